@@ -1,0 +1,57 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from audit.api.views import AuditEventViewSet
+from registry.api import views as registry_views
+
+router = SimpleRouter()
+router.register("models", registry_views.RegisteredModelViewSet, basename="model")
+router.register("datasets", registry_views.DatasetViewSet, basename="dataset")
+router.register("lineage-edges", registry_views.LineageEdgeViewSet, basename="lineage-edge")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+
+versions = registry_views.ModelVersionViewSet
+dataset_versions = registry_views.DatasetVersionViewSet
+
+api_v1 = [
+    path(
+        "models/<slug:name>/versions/",
+        versions.as_view({"get": "list", "post": "create"}),
+        name="model-version-list",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/",
+        versions.as_view({"get": "retrieve"}),
+        name="model-version-detail",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/lineage/",
+        versions.as_view({"get": "lineage"}),
+        name="model-version-lineage",
+    ),
+    path(
+        "datasets/<slug:name>/versions/",
+        dataset_versions.as_view({"get": "list", "post": "create"}),
+        name="dataset-version-list",
+    ),
+    path(
+        "datasets/<slug:name>/versions/<int:version>/",
+        dataset_versions.as_view({"get": "retrieve"}),
+        name="dataset-version-detail",
+    ),
+    path(
+        "datasets/<slug:name>/versions/<int:version>/lineage/",
+        dataset_versions.as_view({"get": "lineage"}),
+        name="dataset-version-lineage",
+    ),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

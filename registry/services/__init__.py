@@ -1,0 +1,1 @@
+"""Registry workflows: every change to the registry goes through one of these functions."""

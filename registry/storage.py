@@ -1,0 +1,119 @@
+"""Content-addressed file storage on top of Django's storage API.
+
+Keys are made by the server from the SHA-256 of the content (`<kind>/sha256/ab/abcd...`), so no
+client-supplied name or path ever reaches the file system. Reads re-check the digest and size.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from core.errors import IntegrityFailure, InvalidInput, TooLarge
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SpooledFile:
+    """An upload copied to a private temporary file, with its digest and size."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    created: bool
+
+
+@contextmanager
+def spooled(upload: IO[bytes], *, limit: int, what: str) -> Iterator[SpooledFile]:
+    """Copy `upload` to a temporary file while hashing it; refuse it past `limit` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, name = tempfile.mkstemp(prefix="modelgate-upload-")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if hasattr(upload, "seek"):
+                upload.seek(0)
+            while chunk := upload.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"{what} is larger than the limit of {limit} bytes", limit=limit)
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise InvalidInput(f"{what} is empty", code="empty_file")
+        yield SpooledFile(path=path, sha256=digest.hexdigest(), size=size)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def key_for(kind: str, sha256: str) -> str:
+    return f"{kind}/sha256/{sha256[:2]}/{sha256}"
+
+
+def put(kind: str, source: SpooledFile) -> StoredFile:
+    """Store `source` under its digest; identical content is stored once."""
+    key = key_for(kind, source.sha256)
+    if default_storage.exists(key):
+        return StoredFile(key=key, created=False)
+    with source.path.open("rb") as handle:
+        saved = default_storage.save(key, File(handle, name=key))
+    if saved != key:
+        # Another writer stored the same content between exists() and save(): keep theirs.
+        default_storage.delete(saved)
+        return StoredFile(key=key, created=False)
+    return StoredFile(key=key, created=True)
+
+
+def discard(stored: StoredFile | None) -> None:
+    """Undo a `put` whose database rows were rolled back."""
+    if stored is not None and stored.created:
+        default_storage.delete(stored.key)
+
+
+@contextmanager
+def verified_copy(key: str, *, sha256: str, size: int) -> Iterator[Path]:
+    """A private local copy of a stored file, proven to be the recorded content."""
+    digest = hashlib.sha256()
+    copied = 0
+    fd, name = tempfile.mkstemp(prefix="modelgate-read-")
+    path = Path(name)
+    try:
+        try:
+            source = default_storage.open(key, "rb")
+        except FileNotFoundError as exc:
+            raise IntegrityFailure(f"stored file {key} is missing") from exc
+        with source, os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                copied += len(chunk)
+                digest.update(chunk)
+                out.write(chunk)
+        if copied != size or digest.hexdigest() != sha256:
+            raise IntegrityFailure(
+                f"stored file {key} does not match its record "
+                f"(expected {size} bytes with SHA-256 {sha256}, found {copied} bytes with "
+                f"SHA-256 {digest.hexdigest()}): it was changed on disk and will not be used",
+                key=key,
+            )
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def copy_to(path: Path, destination: IO[bytes]) -> None:
+    with path.open("rb") as handle:
+        shutil.copyfileobj(handle, destination, CHUNK)

@@ -1,0 +1,23 @@
+"""The one way to turn a registered version into a model that predicts.
+
+Assessments call `load_version`: it re-checks the stored artifact's digest and size, then loads
+it with the deployment's safety settings (skops allow-list, pickle switch) applied again, so a
+file changed on disk or a setting tightened since registration is never silently ignored.
+"""
+
+from django.conf import settings
+
+from registry import artifacts, storage
+from registry.models import ModelVersion
+
+
+def load_version(version: ModelVersion) -> artifacts.LoadedModel:
+    with storage.verified_copy(
+        version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
+    ) as path:
+        return artifacts.load_model(
+            path,
+            version.artifact_format,
+            trusted_types=settings.MODELGATE_SKOPS_TRUSTED_TYPES,
+            allow_pickle=settings.MODELGATE_ALLOW_PICKLE,
+        )

@@ -150,12 +150,22 @@ def verify_chain(chunk_size: int = 5000) -> ChainVerification:
         first_id = event.pk if first_id is None else first_id
         if event.prev_hash != expected_prev:
             return ChainVerification(
-                False, count, expected_prev, first_id, event.pk, event.pk,
+                False,
+                count,
+                expected_prev,
+                first_id,
+                event.pk,
+                event.pk,
                 "previous-hash link broken: an event before it was changed, removed or inserted",
             )
         if compute_hash(event) != event.hash:
             return ChainVerification(
-                False, count, expected_prev, first_id, event.pk, event.pk,
+                False,
+                count,
+                expected_prev,
+                first_id,
+                event.pk,
+                event.pk,
                 "content does not match its hash: the event was changed",
             )
         expected_prev = event.hash

@@ -2,7 +2,8 @@
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core import request_context
 
@@ -21,3 +22,36 @@ class RequestIdMiddleware:
             request_context.reset_request_id(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class UploadSizeLimitMiddleware:
+    """Refuse a request body larger than any upload we accept before reading a byte of it.
+
+    The services enforce the exact per-kind limits while streaming; this stops a client from
+    filling the temporary disk with a body that could never be accepted anyway.
+    """
+
+    SLACK = 1024 * 1024  # multipart boundaries and form fields
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = (
+            max(settings.MODELGATE_MAX_ARTIFACT_BYTES, settings.MODELGATE_MAX_DATASET_BYTES)
+            + self.SLACK
+        )
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return JsonResponse(
+                {
+                    "code": "too_large",
+                    "detail": f"the request body ({length} bytes) is larger than the "
+                    f"largest accepted upload ({limit} bytes)",
+                },
+                status=413,
+            )
+        return self.get_response(request)

@@ -6,7 +6,6 @@ client-supplied name or path ever reaches the file system. Reads re-check the di
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,7 +112,3 @@ def verified_copy(key: str, *, sha256: str, size: int) -> Iterator[Path]:
     finally:
         path.unlink(missing_ok=True)
 
-
-def copy_to(path: Path, destination: IO[bytes]) -> None:
-    with path.open("rb") as handle:
-        shutil.copyfileobj(handle, destination, CHUNK)

@@ -1,5 +1,6 @@
 """The audit trail: hash chain, append-only guarantees, tamper detection, concurrency."""
 
+import itertools
 import threading
 from io import StringIO
 
@@ -28,17 +29,21 @@ def _tamper(sql: str, params: list) -> None:
     """Change the table behind the application's back (as a DBA with the trigger disabled)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only")
+            cursor.execute(
+                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only"
+            )
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only")
+            cursor.execute(
+                "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only"
+            )
 
 
 def test_events_form_one_chain_from_the_genesis_hash(data_scientist):
     events = _append(5, by=data_scientist)
 
     assert events[0].prev_hash == trail.GENESIS_HASH
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.hash
     result = trail.verify_chain()
     assert result.valid
@@ -49,7 +54,10 @@ def test_events_form_one_chain_from_the_genesis_hash(data_scientist):
 
 
 def test_numbers_and_text_survive_the_database_round_trip_unchanged():
-    _append(1, data={"big": 1e20, "small": 0.1, "neg": -3, "text": "Zoë ✓", "nested": [1.5, {"a": None}]})
+    _append(
+        1,
+        data={"big": 1e20, "small": 0.1, "neg": -3, "text": "Zoë ✓", "nested": [1.5, {"a": None}]},
+    )
     assert trail.verify_chain().valid
 
 
@@ -115,10 +123,16 @@ def test_recording_outside_a_transaction_is_refused(transactional_db):
 @requires_postgres
 def test_postgresql_refuses_update_and_delete_on_the_table():
     (event,) = _append(1)
-    for sql in ("UPDATE audit_auditevent SET action = 'x' WHERE id = %s", "DELETE FROM audit_auditevent WHERE id = %s"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [event.pk])
+    for sql in (
+        "UPDATE audit_auditevent SET action = 'x' WHERE id = %s",
+        "DELETE FROM audit_auditevent WHERE id = %s",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [event.pk])
     assert AuditEvent.objects.get().action == "test.event"
 
 
@@ -136,7 +150,7 @@ def test_twenty_concurrent_writers_leave_one_valid_chain_with_every_event():
             for i in range(per_thread):
                 with transaction.atomic():
                     trail.record(team, "test.concurrent", data={"thread": n, "i": i})
-        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+        except BaseException as exc:
             failures.append(exc)
         finally:
             connections.close_all()
@@ -154,7 +168,9 @@ def test_twenty_concurrent_writers_leave_one_valid_chain_with_every_event():
     seen = set(AuditEvent.objects.values_list("data__thread", "data__i"))
     assert seen == {(n, i) for n in range(20) for i in range(per_thread)}
     prev_hashes = list(AuditEvent.objects.values_list("prev_hash", flat=True))
-    assert len(prev_hashes) == len(set(prev_hashes)), "two events claim the same predecessor: a fork"
+    assert len(prev_hashes) == len(set(prev_hashes)), (
+        "two events claim the same predecessor: a fork"
+    )
 
 
 def test_verify_audit_command_reports_valid_and_invalid():

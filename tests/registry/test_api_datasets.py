@@ -36,7 +36,10 @@ def stored_files(media_root: Path) -> list[Path]:
 
 @pytest.fixture
 def adult(api, data_scientist) -> None:
-    assert api(data_scientist).post("/api/v1/datasets/", {"name": "adult"}, format="json").status_code == 201
+    assert (
+        api(data_scientist).post("/api/v1/datasets/", {"name": "adult"}, format="json").status_code
+        == 201
+    )
 
 
 def test_a_data_scientist_registers_a_dataset_version_with_inferred_schema(
@@ -78,7 +81,11 @@ def test_parquet_is_accepted_and_sensitive_features_may_come_as_one_form_field(
 
     response = api(data_scientist).post(
         "/api/v1/datasets/adult/versions/",
-        {"file": _upload(buffer.getvalue(), "x.parquet"), "target_column": "income", "sensitive_features": "sex,race"},
+        {
+            "file": _upload(buffer.getvalue(), "x.parquet"),
+            "target_column": "income",
+            "sensitive_features": "sex,race",
+        },
         format="multipart",
     )
 
@@ -117,11 +124,15 @@ def test_bad_dataset_files_are_refused_and_leave_nothing_behind(
     assert AuditEvent.objects.count() == events
 
 
-def test_a_file_over_the_size_limit_is_refused_with_413(api, data_scientist, adult, media_root, settings):
+def test_a_file_over_the_size_limit_is_refused_with_413(
+    api, data_scientist, adult, media_root, settings
+):
     settings.MODELGATE_MAX_DATASET_BYTES = 100
 
     response = api(data_scientist).post(
-        "/api/v1/datasets/adult/versions/", {"file": _upload(b"a,b\n" + b"1,2\n" * 100)}, format="multipart"
+        "/api/v1/datasets/adult/versions/",
+        {"file": _upload(b"a,b\n" + b"1,2\n" * 100)},
+        format="multipart",
     )
 
     assert response.status_code == 413
@@ -139,7 +150,10 @@ def test_who_may_not_register_datasets(api, who, request, media_root):
 
 
 def test_validators_register_their_own_evaluation_data(api, validator):
-    assert api(validator).post("/api/v1/datasets/", {"name": "holdout"}, format="json").status_code == 201
+    assert (
+        api(validator).post("/api/v1/datasets/", {"name": "holdout"}, format="json").status_code
+        == 201
+    )
 
 
 def test_duplicate_dataset_names_conflict(api, data_scientist, adult):
@@ -148,12 +162,19 @@ def test_duplicate_dataset_names_conflict(api, data_scientist, adult):
     assert response.json()["code"] == "duplicate"
 
 
-def test_identical_content_is_stored_once_and_versions_number_up(api, data_scientist, adult, media_root):
+def test_identical_content_is_stored_once_and_versions_number_up(
+    api, data_scientist, adult, media_root
+):
     client = api(data_scientist)
     for _ in range(2):
-        assert client.post(
-            "/api/v1/datasets/adult/versions/", {"file": _upload(b"a,b\n1,2\n")}, format="multipart"
-        ).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/datasets/adult/versions/",
+                {"file": _upload(b"a,b\n1,2\n")},
+                format="multipart",
+            ).status_code
+            == 201
+        )
 
     versions = list(DatasetVersion.objects.order_by("version"))
     assert [v.version for v in versions] == [1, 2]
@@ -172,22 +193,31 @@ def test_a_file_changed_on_disk_is_an_error_when_read(api, data_scientist, adult
     version = DatasetVersion.objects.get()
     (media_root / version.file_key).write_bytes(b"a,b\n1,3\n")
 
-    with pytest.raises(IntegrityFailure, match="changed on disk"):
-        with storage.verified_copy(version.file_key, sha256=version.sha256, size=version.size):
-            pass
+    with (
+        pytest.raises(IntegrityFailure, match="changed on disk"),
+        storage.verified_copy(version.file_key, sha256=version.sha256, size=version.size),
+    ):
+        pass
 
 
-def test_dataset_version_list_queries_do_not_grow_with_page_size(api, data_scientist, validator, adult):
+def test_dataset_version_list_queries_do_not_grow_with_page_size(
+    api, data_scientist, validator, adult
+):
     client = api(data_scientist)
     for i in range(12):
         client.post(
-            "/api/v1/datasets/adult/versions/", {"file": _upload(f"a,b\n{i},2\n".encode())}, format="multipart"
+            "/api/v1/datasets/adult/versions/",
+            {"file": _upload(f"a,b\n{i},2\n".encode())},
+            format="multipart",
         )
     reader = api(validator)
 
     def count(page_size: int) -> int:
         with CaptureQueriesContext(connection) as ctx:
-            assert reader.get(f"/api/v1/datasets/adult/versions/?page_size={page_size}").status_code == 200
+            assert (
+                reader.get(f"/api/v1/datasets/adult/versions/?page_size={page_size}").status_code
+                == 200
+            )
         return len(ctx.captured_queries)
 
     count(2)

@@ -41,9 +41,7 @@ def test_a_data_scientist_of_the_team_registers_a_model(api, data_scientist):
     assert response["X-Request-ID"] == event.request_id
 
 
-@pytest.mark.parametrize(
-    "who", ["other_data_scientist", "validator", "risk_officer", "auditor"]
-)
+@pytest.mark.parametrize("who", ["other_data_scientist", "validator", "risk_officer", "auditor"])
 def test_others_cannot_register_a_model_for_the_team(api, team, who, request):
     user = request.getfixturevalue(who)
 
@@ -100,7 +98,9 @@ def test_invalid_model_input_is_refused_with_the_field_named(api, data_scientist
     assert not RegisteredModel.objects.exists()
 
 
-def test_every_role_reads_models(api, team, data_scientist, validator, risk_officer, auditor, admin_user):
+def test_every_role_reads_models(
+    api, team, data_scientist, validator, risk_officer, auditor, admin_user
+):
     RegisteredModelFactory(name="m1", owner_team=team)
     for user in (data_scientist, validator, risk_officer, auditor, admin_user):
         listing = api(user).get("/api/v1/models/")
@@ -158,7 +158,9 @@ def test_put_and_delete_are_not_offered(api, admin_user, team):
 
 def test_filters_and_search(api, validator, team):
     RegisteredModelFactory(name="churn", owner_team=team, risk_tier="minimal", tags=["marketing"])
-    RegisteredModelFactory(name="credit", owner_team=team, risk_tier="high", tags=["credit"], title="Credit PD")
+    RegisteredModelFactory(
+        name="credit", owner_team=team, risk_tier="high", tags=["credit"], title="Credit PD"
+    )
     client = api(validator)
 
     def names(query: str) -> list[str]:

@@ -75,7 +75,11 @@ def test_a_skops_version_is_registered_with_lineage_and_loads_to_the_same_predic
     assert stored_files(media_root) == [media_root / version.artifact_key]
     assert set(LineageEdge.objects.values_list("kind", flat=True)) == {"trained_on", "evaluated_on"}
     actions = list(AuditEvent.objects.values_list("action", flat=True))
-    assert actions == ["registry.version.registered", "registry.lineage.edge_added", "registry.lineage.edge_added"]
+    assert actions == [
+        "registry.version.registered",
+        "registry.lineage.edge_added",
+        "registry.lineage.edge_added",
+    ]
 
     loaded = load_version(version)
     np.testing.assert_array_equal(loaded.predict(built.X), built.expected_predict)
@@ -91,7 +95,9 @@ def test_a_skops_version_is_registered_with_lineage_and_loads_to_the_same_predic
         (lambda p: build.onnx_linear_classifier(p, zipmap=False), "onnx"),
     ],
 )
-def test_every_safe_format_registers_and_loads(api, data_scientist, model, tmp_path, builder, artifact_format):
+def test_every_safe_format_registers_and_loads(
+    api, data_scientist, model, tmp_path, builder, artifact_format
+):
     built = builder(tmp_path)
 
     response = post_version(api(data_scientist), built.path, artifact_format)
@@ -124,7 +130,9 @@ def _refusal(client, path, artifact_format, media_root, **fields):
     return response
 
 
-def test_a_hostile_pickle_is_refused_and_never_executed(api, data_scientist, model, tmp_path, media_root):
+def test_a_hostile_pickle_is_refused_and_never_executed(
+    api, data_scientist, model, tmp_path, media_root
+):
     marker = tmp_path / "pwned"
     hostile = build.hostile_pickle(tmp_path, marker, protocol=4)
 
@@ -150,7 +158,9 @@ def test_when_pickle_is_allowed_the_version_is_marked_unsafe_and_still_not_execu
     assert "pathlib.Path.touch" in str(details) or "Path.touch" in str(details)
 
 
-def test_untrusted_skops_types_are_refused_with_the_list(api, data_scientist, model, tmp_path, media_root):
+def test_untrusted_skops_types_are_refused_with_the_list(
+    api, data_scientist, model, tmp_path, media_root
+):
     built = build.skops_custom_step(tmp_path)
 
     response = _refusal(api(data_scientist), built.path, "skops", media_root)
@@ -162,7 +172,9 @@ def test_untrusted_skops_types_are_refused_with_the_list(api, data_scientist, mo
     assert "DoubleFeatures" in body["detail"]
 
 
-def test_the_deployment_allow_list_admits_an_untrusted_type(api, data_scientist, model, tmp_path, settings):
+def test_the_deployment_allow_list_admits_an_untrusted_type(
+    api, data_scientist, model, tmp_path, settings
+):
     settings.MODELGATE_SKOPS_TRUSTED_TYPES = ["tests.registry.artifact_builders.DoubleFeatures"]
     built = build.skops_custom_step(tmp_path)
 
@@ -187,8 +199,12 @@ def test_an_upload_cannot_widen_the_allow_list(api, data_scientist, model, tmp_p
     assert response.json()["code"] == "untrusted_types"
 
 
-@pytest.mark.parametrize("artifact_format", ["skops", "xgboost-json", "xgboost-ubj", "lightgbm-text", "onnx"])
-def test_random_bytes_are_refused_as_corrupt(api, data_scientist, model, tmp_path, media_root, artifact_format):
+@pytest.mark.parametrize(
+    "artifact_format", ["skops", "xgboost-json", "xgboost-ubj", "lightgbm-text", "onnx"]
+)
+def test_random_bytes_are_refused_as_corrupt(
+    api, data_scientist, model, tmp_path, media_root, artifact_format
+):
     garbage = tmp_path / "garbage"
     garbage.write_bytes(np.random.default_rng(1).bytes(4096))
 
@@ -210,14 +226,20 @@ def test_a_truncated_skops_archive_is_refused(api, data_scientist, model, tmp_pa
     assert response.json()["code"] == "corrupt_artifact"
 
 
-def test_an_onnx_model_with_external_data_is_refused(api, data_scientist, model, tmp_path, media_root):
-    response = _refusal(api(data_scientist), build.onnx_external_initializer(tmp_path), "onnx", media_root)
+def test_an_onnx_model_with_external_data_is_refused(
+    api, data_scientist, model, tmp_path, media_root
+):
+    response = _refusal(
+        api(data_scientist), build.onnx_external_initializer(tmp_path), "onnx", media_root
+    )
 
     assert response.status_code == 400
     assert response.json()["code"] == "external_data"
 
 
-def test_an_artifact_over_the_size_limit_is_refused_with_413(api, data_scientist, model, tmp_path, media_root, settings):
+def test_an_artifact_over_the_size_limit_is_refused_with_413(
+    api, data_scientist, model, tmp_path, media_root, settings
+):
     settings.MODELGATE_MAX_ARTIFACT_BYTES = 1024
     built = build.skops_logistic(tmp_path)
 
@@ -230,23 +252,31 @@ def test_an_artifact_over_the_size_limit_is_refused_with_413(api, data_scientist
 def test_an_unknown_dataset_reference_is_refused(api, data_scientist, model, tmp_path, media_root):
     built = build.skops_logistic(tmp_path)
 
-    response = _refusal(api(data_scientist), built.path, "skops", media_root, training_dataset="adult:7")
+    response = _refusal(
+        api(data_scientist), built.path, "skops", media_root, training_dataset="adult:7"
+    )
 
     assert response.status_code == 400
     assert "adult:7" in response.json()["detail"]
 
 
-def test_feature_names_that_contradict_the_artifact_are_refused(api, data_scientist, model, tmp_path, media_root):
+def test_feature_names_that_contradict_the_artifact_are_refused(
+    api, data_scientist, model, tmp_path, media_root
+):
     built = build.skops_logistic(tmp_path)
 
-    response = _refusal(api(data_scientist), built.path, "skops", media_root, feature_names='["a", "b", "c", "d"]')
+    response = _refusal(
+        api(data_scientist), built.path, "skops", media_root, feature_names='["a", "b", "c", "d"]'
+    )
 
     assert response.status_code == 400
     assert response.json()["code"] == "feature_names_mismatch"
 
 
 @pytest.mark.parametrize("who", ["other_data_scientist", "validator", "risk_officer", "auditor"])
-def test_only_the_owner_teams_data_scientists_register_versions(api, model, tmp_path, media_root, who, request):
+def test_only_the_owner_teams_data_scientists_register_versions(
+    api, model, tmp_path, media_root, who, request
+):
     built = build.skops_logistic(tmp_path)
 
     response = _refusal(api(request.getfixturevalue(who)), built.path, "skops", media_root)
@@ -282,7 +312,9 @@ def test_the_version_list_issues_a_constant_number_of_queries(api, model, valida
     for n in range(1, 31):
         version = ModelVersionFactory(model=model, version=n, parent=None)
         LineageEdge.objects.create(
-            kind=EdgeKind.TRAINED_ON, subject_model_version=version, object_dataset_version=train,
+            kind=EdgeKind.TRAINED_ON,
+            subject_model_version=version,
+            object_dataset_version=train,
             created_by=version.created_by,
         )
     client = api(validator)

@@ -19,14 +19,18 @@ def _chain(depth: int, model):
     data = DatasetVersionFactory()
     versions = [ModelVersionFactory(model=model, version=1)]
     LineageEdge.objects.create(
-        kind=EdgeKind.TRAINED_ON, subject_model_version=versions[0], object_dataset_version=data,
+        kind=EdgeKind.TRAINED_ON,
+        subject_model_version=versions[0],
+        object_dataset_version=data,
         created_by=versions[0].created_by,
     )
     for n in range(2, depth + 2):
         version = ModelVersionFactory(model=model, version=n)
         LineageEdge.objects.create(
-            kind=EdgeKind.DERIVED_FROM, subject_model_version=version,
-            object_model_version=versions[-1], created_by=version.created_by,
+            kind=EdgeKind.DERIVED_FROM,
+            subject_model_version=version,
+            object_model_version=versions[-1],
+            created_by=version.created_by,
         )
         versions.append(version)
     return data, versions
@@ -70,7 +74,9 @@ def test_an_edge_that_would_close_a_cycle_is_refused(team, data_scientist):
     edges_before = LineageEdge.objects.count()
 
     with pytest.raises(Conflict) as info:
-        lineage_service.add_edge(versions[0], EdgeKind.DERIVED_FROM, versions[-1], by=data_scientist)
+        lineage_service.add_edge(
+            versions[0], EdgeKind.DERIVED_FROM, versions[-1], by=data_scientist
+        )
 
     assert info.value.code == "lineage_cycle"
     with pytest.raises(Conflict):
@@ -104,7 +110,7 @@ def test_only_the_owner_team_adds_lineage_to_a_model_version(team, other_data_sc
 
 
 def test_lineage_endpoint_returns_nodes_and_edges(api, validator, team):
-    data, versions = _chain(2, RegisteredModelFactory(name="m", owner_team=team))
+    data, _versions = _chain(2, RegisteredModelFactory(name="m", owner_team=team))
 
     response = api(validator).get("/api/v1/models/m/versions/3/lineage/?direction=upstream")
 
@@ -112,17 +118,25 @@ def test_lineage_endpoint_returns_nodes_and_edges(api, validator, team):
     body = response.json()
     assert body["root"] == "model:m:3"
     refs = {node["ref"]: node["depth"] for node in body["nodes"]}
-    assert refs == {"model:m:3": 0, "model:m:2": -1, "model:m:1": -2, f"dataset:{data.dataset.name}:{data.version}": -3}
+    assert refs == {
+        "model:m:3": 0,
+        "model:m:2": -1,
+        "model:m:1": -2,
+        f"dataset:{data.dataset.name}:{data.version}": -3,
+    }
     assert {(e["subject"], e["kind"], e["object"]) for e in body["edges"]} == {
         ("model:m:3", "derived_from", "model:m:2"),
         ("model:m:2", "derived_from", "model:m:1"),
         ("model:m:1", "trained_on", f"dataset:{data.dataset.name}:{data.version}"),
     }
-    assert api(validator).get("/api/v1/models/m/versions/3/lineage/?direction=sideways").status_code == 400
+    assert (
+        api(validator).get("/api/v1/models/m/versions/3/lineage/?direction=sideways").status_code
+        == 400
+    )
 
 
 def test_lineage_edge_endpoint_adds_an_edge_and_refuses_a_cycle(api, data_scientist, team):
-    _, versions = _chain(1, RegisteredModelFactory(name="m", owner_team=team))
+    _, _versions = _chain(1, RegisteredModelFactory(name="m", owner_team=team))
     client = api(data_scientist)
 
     cycle = client.post(

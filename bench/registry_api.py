@@ -67,7 +67,9 @@ def multipart(fields: dict[str, str], file_field: str, payload: bytes) -> tuple[
     boundary = uuid.uuid4().hex
     body = io.BytesIO()
     for name, value in fields.items():
-        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        body.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
     body.write(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="m.skops"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n".encode()
@@ -81,7 +83,9 @@ class Api:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.headers = {"Authorization": f"Token {token}", "Host": "127.0.0.1"}
 
-    def call(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> float:
+    def call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = ""
+    ) -> float:
         headers = dict(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
@@ -134,7 +138,9 @@ def median_ms(samples: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--samples", type=int, default=50)
     args = parser.parse_args()
@@ -147,7 +153,9 @@ def main() -> None:
     token = Token.objects.create(user=user).key
     model_name = f"bench-{uuid.uuid4().hex[:6]}"
 
-    server: WSGIServer = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=QuietHandler)
+    server: WSGIServer = make_server(
+        "127.0.0.1", 0, get_wsgi_application(), handler_class=QuietHandler
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = Api(server.server_port, token)
     artifact = skops_artifact()
@@ -160,20 +168,32 @@ def main() -> None:
     model = RegisteredModel.objects.get(name=model_name)
     template = model.versions.get()
 
-    print(f"database: {connection.vendor}; artifact: {len(artifact)} bytes skops LogisticRegression")
-    print(f"samples per figure: {args.samples}; HTTP/1.1 over loopback to a WSGI server (wsgiref)\n")
+    print(
+        f"database: {connection.vendor}; artifact: {len(artifact)} bytes skops LogisticRegression"
+    )
+    print(
+        f"samples per figure: {args.samples}; HTTP/1.1 over loopback to a WSGI server (wsgiref)\n"
+    )
     for size in sorted(args.sizes):
         started = time.perf_counter()
         seed_versions(model, user, size, template)
         seeded = time.perf_counter() - started
         create = []
         for _ in range(args.samples):
-            upload, ctype = multipart({"artifact_format": "skops", "metrics": '{"roc_auc": 0.81}'}, "artifact", artifact)
+            upload, ctype = multipart(
+                {"artifact_format": "skops", "metrics": '{"roc_auc": 0.81}'}, "artifact", artifact
+            )
             create.append(api.call("POST", f"/api/v1/models/{model_name}/versions/", upload, ctype))
         total = model.versions.count()
-        get = [api.call("GET", f"/api/v1/models/{model_name}/versions/{1 + (i * 7919) % total}/") for i in range(args.samples * 4)]
+        get = [
+            api.call("GET", f"/api/v1/models/{model_name}/versions/{1 + (i * 7919) % total}/")
+            for i in range(args.samples * 4)
+        ]
         listing = [
-            api.call("GET", f"/api/v1/models/{model_name}/versions/?page={1 + i % max(1, total // 50)}&page_size=50")
+            api.call(
+                "GET",
+                f"/api/v1/models/{model_name}/versions/?page={1 + i % max(1, total // 50)}&page_size=50",
+            )
             for i in range(args.samples)
         ]
         started = time.perf_counter()

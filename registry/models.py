@@ -84,7 +84,9 @@ class ModelVersion(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
     )
     description = models.TextField(blank=True)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NONE, editable=False)
+    stage = models.CharField(
+        max_length=16, choices=Stage.choices, default=Stage.NONE, editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -188,10 +190,18 @@ class LineageEdge(models.Model):
         ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="upstream_edges"
     )
     subject_dataset_version = models.ForeignKey(
-        DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="upstream_edges"
+        DatasetVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="upstream_edges",
     )
     object_model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="downstream_edges"
+        ModelVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="downstream_edges",
     )
     object_dataset_version = models.ForeignKey(
         DatasetVersion,

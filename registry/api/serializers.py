@@ -113,9 +113,15 @@ class VersionCreateSerializer(serializers.Serializer[Any]):
     parameters = JSONObjectField(required=False, default=dict)
     training_dataset = serializers.CharField(required=False, allow_blank=True, default="")
     evaluation_dataset = serializers.CharField(required=False, allow_blank=True, default="")
-    code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    code_commit = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    parent_version = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    code_repository = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default=""
+    )
+    code_commit = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default=""
+    )
+    parent_version = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, default=None
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -126,7 +132,14 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
 
     class Meta:
         model = Dataset
-        fields = ["name", "description", "version_count", "latest_version", "created_by", "created_at"]
+        fields = [
+            "name",
+            "description",
+            "version_count",
+            "latest_version",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -151,10 +164,16 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
 
 class DatasetVersionCreateSerializer(serializers.Serializer[Any]):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
-    target_column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    target_column = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
     sensitive_features = StringListField(required=False, default=list)
-    prediction_column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    score_column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    prediction_column = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    score_column = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -197,6 +216,10 @@ class LineageSerializer(serializers.Serializer[Any]):
 
 
 class LineageEdgeCreateSerializer(serializers.Serializer[Any]):
-    subject = serializers.CharField(help_text='"model:<name>:<version>" or "dataset:<name>:<version>"')
+    subject = serializers.CharField(
+        help_text='"model:<name>:<version>" or "dataset:<name>:<version>"'
+    )
     kind = serializers.ChoiceField(choices=EdgeKind.choices)
-    object = serializers.CharField(help_text='"model:<name>:<version>" or "dataset:<name>:<version>"')
+    object = serializers.CharField(
+        help_text='"model:<name>:<version>" or "dataset:<name>:<version>"'
+    )

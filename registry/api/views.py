@@ -45,9 +45,11 @@ class RegisteredModelViewSet(
         production = ModelVersion.objects.filter(
             model=OuterRef("pk"), stage=Stage.PRODUCTION
         ).values("version")[:1]
-        return RegisteredModel.objects.select_related("owner_team", "created_by").annotate(
-            version_count=Count("versions"), production_version=Subquery(production)
-        ).order_by("name")
+        return (
+            RegisteredModel.objects.select_related("owner_team", "created_by")
+            .annotate(version_count=Count("versions"), production_version=Subquery(production))
+            .order_by("name")
+        )
 
     def _respond(self, model: RegisteredModel, code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=model.pk)
@@ -110,7 +112,10 @@ class ModelVersionViewSet(viewsets.GenericViewSet[ModelVersion]):
     def retrieve(self, request: Request, name: str, version: int) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(request={"multipart/form-data": s.VersionCreateSerializer}, responses={201: s.ModelVersionSerializer})
+    @extend_schema(
+        request={"multipart/form-data": s.VersionCreateSerializer},
+        responses={201: s.ModelVersionSerializer},
+    )
     def create(self, request: Request, name: str) -> Response:
         model = self._model()
         data = s.VersionCreateSerializer(data=request.data)
@@ -149,14 +154,20 @@ class ModelVersionViewSet(viewsets.GenericViewSet[ModelVersion]):
 
 def lineage_payload(item: ModelVersion | DatasetVersion, request: Request) -> dict[str, Any]:
     direction = request.query_params.get("direction", "both")
-    choices = {"upstream": ("upstream",), "downstream": ("downstream",), "both": ("upstream", "downstream")}
+    choices = {
+        "upstream": ("upstream",),
+        "downstream": ("downstream",),
+        "both": ("upstream", "downstream"),
+    }
     if direction not in choices:
         raise InvalidInput("direction must be upstream, downstream or both", field="direction")
     depth_text = request.query_params.get("depth")
     if depth_text is not None and not depth_text.isdigit():
         raise InvalidInput("depth must be a positive integer", field="depth")
     graph = lineage.lineage_graph(
-        item, directions=choices[direction], max_depth=int(depth_text) if depth_text else None  # type: ignore[arg-type]
+        item,
+        directions=choices[direction],
+        max_depth=int(depth_text) if depth_text else None,  # type: ignore[arg-type]
     )
     nodes = [
         {
@@ -184,9 +195,11 @@ class DatasetViewSet(
     lookup_value_regex = "[-a-zA-Z0-9_]+"
 
     def get_queryset(self) -> QuerySet[Dataset]:
-        return Dataset.objects.select_related("created_by").annotate(
-            version_count=Count("versions"), latest_version=Max("versions__version")
-        ).order_by("name")
+        return (
+            Dataset.objects.select_related("created_by")
+            .annotate(version_count=Count("versions"), latest_version=Max("versions__version"))
+            .order_by("name")
+        )
 
     @extend_schema(request=s.DatasetCreateSerializer, responses={201: s.DatasetSerializer})
     def create(self, request: Request) -> Response:
@@ -217,7 +230,9 @@ class DatasetVersionViewSet(viewsets.GenericViewSet[DatasetVersion]):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request: Request, name: str, version: int) -> Response:
-        return Response(self.get_serializer(get_object_or_404(self.get_queryset(), version=version)).data)
+        return Response(
+            self.get_serializer(get_object_or_404(self.get_queryset(), version=version)).data
+        )
 
     @extend_schema(
         request={"multipart/form-data": s.DatasetVersionCreateSerializer},
@@ -268,5 +283,3 @@ class LineageEdgeViewSet(
         edge = lineage_service.add_edge(subject, data.validated_data["kind"], obj, by=request.user)
         fresh = self.get_queryset().get(pk=edge.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
-
-

@@ -53,7 +53,9 @@ def register_dataset_version(
     )
     sensitive = list(sensitive_features or [])
     if not all(isinstance(name, str) for name in sensitive):
-        raise InvalidInput("sensitive_features must be a list of column names", field="sensitive_features")
+        raise InvalidInput(
+            "sensitive_features must be a list of column names", field="sensitive_features"
+        )
     with storage.spooled(
         file, limit=settings.MODELGATE_MAX_DATASET_BYTES, what="the dataset file"
     ) as upload:

@@ -56,9 +56,7 @@ def create_edge(subject: Item, kind: str, obj: Item, *, by: Any) -> LineageEdge:
 def add_edge(subject: Item, kind: str, obj: Item, *, by: Any) -> LineageEdge:
     """Record `subject <kind> obj` explicitly. Guards: the actor may register the subject; the
     edge closes no cycle; it is not a duplicate."""
-    permissions.require(
-        _may_link_from(by, subject), f"you may not add lineage to {subject}"
-    )
+    permissions.require(_may_link_from(by, subject), f"you may not add lineage to {subject}")
     with transaction.atomic():
         # Two concurrent edges could each pass the cycle check and close a cycle together.
         locks.serialize("registry.lineage")

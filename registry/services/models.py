@@ -62,7 +62,9 @@ def register_model(
     try:
         with transaction.atomic():
             model.save(force_insert=True)
-            trail.record(model, "registry.model.registered", by=by, data={"after": _snapshot(model)})
+            trail.record(
+                model, "registry.model.registered", by=by, data={"after": _snapshot(model)}
+            )
     except IntegrityError as exc:
         raise Conflict(f"a model named {name!r} already exists", code="duplicate") from exc
     return model
@@ -83,8 +85,10 @@ def update_model(model: RegisteredModel, *, by: Any, **changes: Any) -> Register
     if "tags" in changes:
         changes["tags"] = _clean_tags(changes["tags"])
     with transaction.atomic():
-        locked = RegisteredModel.objects.select_for_update().select_related("owner_team").get(
-            pk=model.pk
+        locked = (
+            RegisteredModel.objects.select_for_update()
+            .select_related("owner_team")
+            .get(pk=model.pk)
         )
         before = {f: getattr(locked, f) for f in changes if getattr(locked, f) != changes[f]}
         if not before:

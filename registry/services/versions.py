@@ -65,7 +65,9 @@ def register_version(
     metrics = _check_json(metrics, dict, "metrics")
     parameters = _check_json(parameters, dict, "parameters")
     if parent is not None and parent.model_id != model.pk:
-        raise InvalidInput("parent_version must be a version of the same model", field="parent_version")
+        raise InvalidInput(
+            "parent_version must be a version of the same model", field="parent_version"
+        )
 
     with storage.spooled(
         artifact, limit=settings.MODELGATE_MAX_ARTIFACT_BYTES, what="the artifact"
@@ -81,8 +83,7 @@ def register_version(
         recorded_names = inspection.feature_names or []
         if feature_names and recorded_names and list(feature_names) != list(recorded_names):
             raise InvalidInput(
-                "feature_names differ from the names recorded in the artifact "
-                f"({recorded_names})",
+                f"feature_names differ from the names recorded in the artifact ({recorded_names})",
                 field="feature_names",
                 code="feature_names_mismatch",
             )

@@ -49,3 +49,17 @@ class StringListField(serializers.ListField):
             except json.JSONDecodeError as exc:
                 raise serializers.ValidationError(f"not valid JSON: {exc.msg}") from exc
         return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class StrictInputSerializer(serializers.Serializer[Any]):
+    """An input serializer that refuses fields it does not know instead of ignoring them, so a
+    client that sends `name` to a PATCH learns that the name cannot be changed there."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["unknown or read-only field"] for name in unknown}
+                )
+        return super().to_internal_value(data)

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import JSONObjectField, StringListField
+from core.api.fields import JSONObjectField, StrictInputSerializer, StringListField
 from registry.models import (
     ArtifactFormat,
     Dataset,
@@ -37,7 +37,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer[RegisteredModel]):
         read_only_fields = fields
 
 
-class ModelCreateSerializer(serializers.Serializer[Any]):
+class ModelCreateSerializer(StrictInputSerializer):
     name = serializers.SlugField(max_length=100)
     owner_team = serializers.SlugField(max_length=100)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -48,7 +48,7 @@ class ModelCreateSerializer(serializers.Serializer[Any]):
     tags = StringListField(required=False, default=list)
 
 
-class ModelUpdateSerializer(serializers.Serializer[Any]):
+class ModelUpdateSerializer(StrictInputSerializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
@@ -104,7 +104,7 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
         return request.build_absolute_uri(path) if request else path
 
 
-class VersionCreateSerializer(serializers.Serializer[Any]):
+class VersionCreateSerializer(StrictInputSerializer):
     artifact = serializers.FileField(allow_empty_file=True, use_url=False)
     artifact_format = serializers.ChoiceField(choices=ArtifactFormat.choices)
     framework = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -143,7 +143,7 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
         read_only_fields = fields
 
 
-class DatasetCreateSerializer(serializers.Serializer[Any]):
+class DatasetCreateSerializer(StrictInputSerializer):
     name = serializers.SlugField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -162,7 +162,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
         read_only_fields = fields
 
 
-class DatasetVersionCreateSerializer(serializers.Serializer[Any]):
+class DatasetVersionCreateSerializer(StrictInputSerializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
     target_column = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
@@ -215,7 +215,7 @@ class LineageSerializer(serializers.Serializer[Any]):
     edges = LineageEdgeSerializer(many=True)
 
 
-class LineageEdgeCreateSerializer(serializers.Serializer[Any]):
+class LineageEdgeCreateSerializer(StrictInputSerializer):
     subject = serializers.CharField(
         help_text='"model:<name>:<version>" or "dataset:<name>:<version>"'
     )

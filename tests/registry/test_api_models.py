@@ -142,11 +142,12 @@ def test_only_the_owner_team_or_admins_edit_a_model(api, team, who, request):
 def test_name_and_owner_cannot_be_changed_through_patch(api, data_scientist, team):
     RegisteredModelFactory(name="m1", owner_team=team)
 
-    response = api(data_scientist).patch("/api/v1/models/m1/", {"name": "m2"}, format="json")
-
-    # Unknown fields are ignored by the input serializer: nothing changes.
-    assert response.status_code == 200
-    assert RegisteredModel.objects.filter(name="m1").exists()
+    for field, value in (("name", "m2"), ("owner_team", "other"), ("created_by", "x")):
+        response = api(data_scientist).patch("/api/v1/models/m1/", {field: value}, format="json")
+        assert response.status_code == 400
+        assert response.json()["errors"] == {field: ["unknown or read-only field"]}
+    assert RegisteredModel.objects.filter(name="m1", owner_team=team).exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_put_and_delete_are_not_offered(api, admin_user, team):

@@ -186,17 +186,18 @@ def test_the_deployment_allow_list_admits_an_untrusted_type(
 def test_an_upload_cannot_widen_the_allow_list(api, data_scientist, model, tmp_path, media_root):
     built = build.skops_custom_step(tmp_path)
 
-    response = _refusal(
-        api(data_scientist),
-        built.path,
-        "skops",
-        media_root,
-        trusted_types="tests.registry.artifact_builders.DoubleFeatures",
-        parameters='{"trusted": ["tests.registry.artifact_builders.DoubleFeatures"]}',
+    trusted = "tests.registry.artifact_builders.DoubleFeatures"
+    client = api(data_scientist)
+
+    as_a_field = _refusal(client, built.path, "skops", media_root, trusted_types=trusted)
+    in_parameters = _refusal(
+        client, built.path, "skops", media_root, parameters=f'{{"trusted": ["{trusted}"]}}'
     )
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "untrusted_types"
+    assert as_a_field.status_code == 400
+    assert as_a_field.json()["errors"] == {"trusted_types": ["unknown or read-only field"]}
+    assert in_parameters.status_code == 400
+    assert in_parameters.json()["code"] == "untrusted_types"
 
 
 @pytest.mark.parametrize(

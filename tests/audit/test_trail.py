@@ -10,6 +10,7 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from audit import trail
 from audit.models import AppendOnlyError, AuditEvent
+from registry.models import Dataset
 from tests.conftest import requires_postgres
 from tests.factories import TeamFactory
 
@@ -213,3 +214,14 @@ def test_audit_events_are_listed_filtered_and_read_only(api, auditor, admin_user
         assert client.post("/api/v1/audit-events/", {}, format="json").status_code == 405
         first = AuditEvent.objects.first().pk
         assert client.delete(f"/api/v1/audit-events/{first}/").status_code == 405
+
+
+def test_a_change_whose_audit_event_fails_is_rolled_back(api, data_scientist, monkeypatch):
+    def broken_record(*args, **kwargs):
+        raise trail.AuditError("audit storage unavailable")
+
+    monkeypatch.setattr(trail, "record", broken_record)
+
+    with pytest.raises(trail.AuditError):
+        api(data_scientist).post("/api/v1/datasets/", {"name": "adult"}, format="json")
+    assert not Dataset.objects.exists()

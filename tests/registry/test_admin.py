@@ -1,7 +1,6 @@
 """The registry admin: same rules as the API, every write through a service, nothing deleted."""
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import skops.io
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from sklearn.linear_model import LogisticRegression
@@ -154,11 +154,17 @@ def test_a_staff_user_without_a_role_is_refused_and_anonymous_users_are_sent_to_
 @pytest.mark.parametrize(
     ("who", "allowed"),
     [
-        ("data_scientist", {"registeredmodel", "modelversion", "dataset", "datasetversion", "lineageedge"}),
+        (
+            "data_scientist",
+            {"registeredmodel", "modelversion", "dataset", "datasetversion", "lineageedge"},
+        ),
         ("validator", {"dataset", "datasetversion", "lineageedge"}),
         ("risk_officer", set()),
         ("auditor", set()),
-        ("admin_user", {"registeredmodel", "modelversion", "dataset", "datasetversion", "lineageedge"}),
+        (
+            "admin_user",
+            {"registeredmodel", "modelversion", "dataset", "datasetversion", "lineageedge"},
+        ),
     ],
 )
 def test_add_pages_open_only_for_who_the_services_would_accept(who, allowed, request, team):
@@ -176,13 +182,12 @@ def test_the_model_list_shows_production_version_and_version_count(data_scientis
 
     response = login(data_scientist).get(f"{ADMIN}/registeredmodel/")
 
-    row = response.context["cl"].result_list.get(pk=model.pk)
+    (row,) = response.context["cl"].result_list
     assert (row.version_count, row.production_version) == (3, 2)
-    assert '<td class="field-production_version">2</td>' in response.content.decode()
 
 
-def _populate(changelist: str, n: int, team: Team) -> None:
-    """n rows of the kind listed at `changelist`, each with its related rows."""
+def _populate(n: int, team: Team) -> None:
+    """n rows in every list (models, versions, datasets, versions, edges, teams)."""
     for _ in range(n):
         version = ModelVersionFactory(model=RegisteredModelFactory(owner_team=team))
         data = DatasetVersionFactory()
@@ -200,7 +205,7 @@ def test_list_pages_cost_the_same_number_of_queries_for_3_or_30_rows(changelist,
     client = login(admin_user)
 
     def queries(rows: int) -> int:
-        _populate(changelist, rows - RegisteredModel.objects.count(), team)
+        _populate(rows - RegisteredModel.objects.count(), team)
         with CaptureQueriesContext(connection) as captured:
             assert client.get(changelist).status_code == 200
         return len(captured)
@@ -254,7 +259,9 @@ def test_a_data_scientist_cannot_register_a_model_for_another_team(data_scientis
 
 
 def test_a_team_member_edits_the_card_but_not_the_name_or_owner(data_scientist, team):
-    model = RegisteredModelFactory(name="m1", owner_team=team, limitations="old")
+    model = RegisteredModelFactory(
+        name="m1", owner_team=team, limitations="old", intended_use=CARD["intended_use"]
+    )
     elsewhere = TeamFactory(name="fraud")
 
     response = login(data_scientist).post(
@@ -365,7 +372,9 @@ def test_bad_metadata_is_shown_on_its_field(
     assert stored_files(media_root) == []
 
 
-def test_another_teams_data_scientist_cannot_register_a_version(other_data_scientist, team, skops_artifact):
+def test_another_teams_data_scientist_cannot_register_a_version(
+    other_data_scientist, team, skops_artifact
+):
     model = RegisteredModelFactory(name="m1", owner_team=team)
 
     response = login(other_data_scientist).post(
@@ -378,7 +387,9 @@ def test_another_teams_data_scientist_cannot_register_a_version(other_data_scien
 
 
 def test_nobody_changes_or_deletes_a_version_not_even_an_admin(admin_user, team):
-    version = ModelVersionFactory(model=RegisteredModelFactory(owner_team=team), framework="sklearn")
+    version = ModelVersionFactory(
+        model=RegisteredModelFactory(owner_team=team), framework="sklearn"
+    )
     client = login(admin_user)
     url = f"{ADMIN}/modelversion/{version.pk}/"
 
@@ -454,7 +465,9 @@ def test_a_validator_registers_a_dataset_and_uploads_a_version(validator, media_
     ]
 
 
-def test_an_unknown_declared_column_is_a_form_error_and_leaves_nothing_behind(validator, media_root):
+def test_an_unknown_declared_column_is_a_form_error_and_leaves_nothing_behind(
+    validator, media_root
+):
     dataset = Dataset.objects.create(name="adult", created_by=validator)
 
     response = login(validator).post(
@@ -475,7 +488,7 @@ def test_lineage_edges_are_added_through_add_edge_which_refuses_a_cycle(data_sci
     v2 = ModelVersionFactory(model=model, version=2)
     client = login(data_scientist)
 
-    def link(subject: ModelVersion, obj: ModelVersion) -> Callable[[], object]:
+    def link(subject: ModelVersion, obj: ModelVersion) -> HttpResponse:
         return client.post(
             f"{ADMIN}/lineageedge/add/",
             {
@@ -518,3 +531,25 @@ def test_an_edge_needs_exactly_one_subject(data_scientist, team):
         "Choose exactly one subject: a model version or a dataset version."
     ]
     assert not LineageEdge.objects.exists()
+
+
+def test_the_version_pickers_find_versions_by_name(data_scientist, one_of_everything):
+    edge = one_of_everything
+    data = edge.object_dataset_version
+    client = login(data_scientist)
+
+    def search(model_name: str, field_name: str, term: str) -> list[str]:
+        response = client.get(
+            "/admin/autocomplete/",
+            {
+                "app_label": "registry",
+                "model_name": model_name,
+                "field_name": field_name,
+                "term": term,
+            },
+        )
+        assert response.status_code == 200
+        return [item["text"] for item in response.json()["results"]]
+
+    assert search("lineageedge", "object_dataset_version", data.dataset.name) == [str(data)]
+    assert search("modelversion", "parent", "m1") == [str(edge.subject_model_version)]

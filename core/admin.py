@@ -1,0 +1,150 @@
+"""Teams, users and roles in the admin. Only the admin role changes them, and every change of a
+team or of someone's roles is written to the audit trail in the admin's own transaction.
+
+ModelAdmin.changeform_view (and UserAdmin.add_view) run their POST handling inside
+transaction.atomic(), so the events recorded in save_related commit or roll back with the change;
+audit.trail.record() refuses to run outside a transaction, which would catch a regression.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import Count, Model, QuerySet
+from django.http import HttpRequest
+
+from audit import trail
+from core import roles
+from core.models import Team
+
+
+def _reader(request: HttpRequest) -> bool:
+    return bool(roles.roles_of(request.user))
+
+
+def _people_reader(request: HttpRequest) -> bool:
+    """Accounts and roles are for admins to manage and auditors to check."""
+    return roles.has_role(request.user, roles.ADMIN, roles.AUDITOR)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    changed = [key for key in after if after[key] != before[key]]
+    if not changed:
+        return None
+    return {"before": {k: before[k] for k in changed}, "after": {k: after[k] for k in changed}}
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "title", "member_count")
+    search_fields = ("name", "title")
+    filter_horizontal = ("members",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: Team) -> int:
+        return obj.member_count  # type: ignore[attr-defined,no-any-return]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The name is how the API and the audit trail refer to a team: it does not change.
+        return ("name",) if obj is not None else ()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        team: Team = form.instance
+        # save_model has stored the title already, so its old value comes from the form.
+        before = {"title": form.initial.get("title", ""), "members": self._members(team)}
+        super().save_related(request, form, formsets, change)
+        after = {"title": team.title, "members": self._members(team)}
+        if not change:
+            created = {"after": {"name": team.name, **after}}
+            trail.record(team, "core.team.created", by=request.user, data=created)
+        elif data := _changes(before, after):
+            trail.record(team, "core.team.changed", by=request.user, data=data)
+
+    @staticmethod
+    def _members(team: Team) -> list[str]:
+        return sorted(team.members.values_list("username", flat=True))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _reader(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _reader(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Teams own models (PROTECT) and appear in the audit trail.
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ModelGateUserAdmin(UserAdmin):  # type: ignore[type-arg]
+    """Django's user admin, decided by ModelGate roles, with role changes audited."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        user: User = form.instance
+        # Groups are saved by super().save_related(); the superuser flag (which also makes an
+        # admin, see core.roles) was saved by save_model, so its old value comes from the form.
+        before = {
+            "groups": self._groups(user),
+            "is_superuser": form.initial.get("is_superuser", False),
+        }
+        super().save_related(request, form, formsets, change)
+        after = {"groups": self._groups(user), "is_superuser": user.is_superuser}
+        if data := _changes(before, after):
+            trail.record(user, "core.user.roles_changed", by=request.user, data=data)
+
+    @staticmethod
+    def _groups(user: User) -> list[str]:
+        return sorted(user.groups.values_list("name", flat=True))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _people_reader(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _people_reader(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Deactivate instead: a user's rows are PROTECTed and their id names them in the trail.
+        return False
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(GroupAdmin):
+    """The role groups are created by a migration and their names are what core.roles checks:
+    renaming or deleting one would silently take a role away, so they are shown read-only."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _people_reader(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _people_reader(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

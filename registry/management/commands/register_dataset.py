@@ -1,0 +1,96 @@
+"""manage.py register_dataset: register a dataset and optionally add a version from a file."""
+
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from core.errors import ModelGateError
+from registry.models import Dataset
+from registry.services import datasets as dataset_service
+
+
+class Command(BaseCommand):
+    help = (
+        "Register a dataset; with --file, also add its next version (CSV or Parquet). When the "
+        "dataset already exists, --file adds a version to it."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="unique slug, e.g. adult-test")
+        parser.add_argument(
+            "--as",
+            dest="actor",
+            required=True,
+            metavar="USERNAME",
+            help="who registers it (recorded in the audit trail)",
+        )
+        parser.add_argument("--description", default="")
+        parser.add_argument("--file", type=Path, help="CSV or Parquet file for a new version")
+        parser.add_argument("--target-column", default="")
+        parser.add_argument(
+            "--sensitive-feature",
+            dest="sensitive_features",
+            action="append",
+            default=[],
+            help="a sensitive column; repeat for several",
+        )
+        parser.add_argument(
+            "--prediction-column", default="", help="column of predictions (predictions-only data)"
+        )
+        parser.add_argument(
+            "--score-column", default="", help="column of scores (predictions-only data)"
+        )
+        parser.add_argument("--version-description", default="")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = get_user_model().objects.filter(username=options["actor"], is_active=True).first()
+        if actor is None:
+            raise CommandError(f"--as: no active user named {options['actor']!r}")
+        path: Path | None = options["file"]
+        version_options = (
+            "target_column",
+            "sensitive_features",
+            "prediction_column",
+            "score_column",
+        )
+        if path is None and any(options[name] for name in version_options):
+            raise CommandError("--target-column and the other column options need --file")
+        if path is not None and not path.is_file():
+            raise CommandError(f"--file: {path} is not a readable file")
+        version = None
+        try:
+            # The dataset and its first version are created together or not at all.
+            with transaction.atomic():
+                dataset = Dataset.objects.filter(name=options["name"]).first()
+                created = dataset is None or path is None
+                if created:
+                    dataset = dataset_service.register_dataset(
+                        by=actor, name=options["name"], description=options["description"]
+                    )
+                if path is not None:
+                    with path.open("rb") as handle:
+                        version = dataset_service.register_dataset_version(
+                            dataset,
+                            by=actor,
+                            file=handle,
+                            target_column=options["target_column"],
+                            sensitive_features=options["sensitive_features"],
+                            prediction_column=options["prediction_column"],
+                            score_column=options["score_column"],
+                            description=options["version_description"],
+                        )
+        except ModelGateError as exc:
+            raise CommandError(f"{exc.detail} [{exc.code}]") from exc
+        if created:
+            self.stdout.write(self.style.SUCCESS(f"registered dataset {dataset.name}"))
+        if version is not None:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"registered dataset version {dataset.name}:{version.version} "
+                    f"({version.file_format}, {version.row_count} rows, "
+                    f"{len(version.schema)} columns, sha256 {version.sha256})"
+                )
+            )

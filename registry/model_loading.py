@@ -5,13 +5,20 @@ it with the deployment's safety settings (skops allow-list, pickle switch) appli
 file changed on disk or a setting tightened since registration is never silently ignored.
 """
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 
-from registry import artifacts, storage
+from registry import storage
 from registry.models import ModelVersion
 
+if TYPE_CHECKING:
+    from registry.artifacts import LoadedModel
 
-def load_version(version: ModelVersion) -> artifacts.LoadedModel:
+
+def load_version(version: ModelVersion) -> "LoadedModel":
+    from registry import artifacts
+
     with storage.verified_copy(
         version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
     ) as path:

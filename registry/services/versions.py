@@ -8,7 +8,7 @@ from django.db.models import Max
 
 from audit import trail
 from core.errors import Conflict, InvalidInput
-from registry import artifacts, permissions, storage
+from registry import permissions, storage
 from registry.models import (
     ArtifactFormat,
     DatasetVersion,
@@ -68,6 +68,9 @@ def register_version(
         raise InvalidInput(
             "parent_version must be a version of the same model", field="parent_version"
         )
+
+    # Imported here: the ML libraries behind it cost seconds of start-up that reads never need.
+    from registry import artifacts
 
     with storage.spooled(
         artifact, limit=settings.MODELGATE_MAX_ARTIFACT_BYTES, what="the artifact"

@@ -75,7 +75,14 @@ TEMPLATES = [
 # Default: an SQLite file under var/. SQLite takes its write lock at BEGIN (IMMEDIATE) so that
 # read-then-append sequences such as the audit chain cannot interleave.
 _default_db = f"sqlite:///{VAR_DIR / 'modelgate.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=0)}
+# Persistent connections: opening one per request costs more than most API calls themselves.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", _default_db),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}

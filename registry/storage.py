@@ -111,4 +111,3 @@ def verified_copy(key: str, *, sha256: str, size: int) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
-

@@ -99,13 +99,14 @@ class ModelVersionViewSet(viewsets.GenericViewSet[ModelVersion]):
     def get_queryset(self) -> QuerySet[ModelVersion]:
         if getattr(self, "swagger_fake_view", False):
             return ModelVersion.objects.none()
-        return _versions_queryset().filter(model__name=self.kwargs["name"]).order_by("-version")
+        # Filter on the model's id, not a join on its name: PostgreSQL can then walk the
+        # (model, version) index backwards and stop after one page.
+        return _versions_queryset().filter(model=self._model()).order_by("-version")
 
     def get_object(self) -> ModelVersion:
         return get_object_or_404(self.get_queryset(), version=self.kwargs["version"])
 
     def list(self, request: Request, name: str) -> Response:
-        self._model()
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -218,14 +219,14 @@ class DatasetVersionViewSet(viewsets.GenericViewSet[DatasetVersion]):
     def get_queryset(self) -> QuerySet[DatasetVersion]:
         if getattr(self, "swagger_fake_view", False):
             return DatasetVersion.objects.none()
+        dataset = get_object_or_404(Dataset, name=self.kwargs["name"])
         return (
             DatasetVersion.objects.select_related("dataset", "created_by")
-            .filter(dataset__name=self.kwargs["name"])
+            .filter(dataset=dataset)
             .order_by("-version")
         )
 
     def list(self, request: Request, name: str) -> Response:
-        get_object_or_404(Dataset, name=name)
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

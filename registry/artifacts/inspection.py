@@ -29,7 +29,7 @@ from ._common import (
     str_list,
 )
 from .loading import wrap_estimator, wrap_lightgbm, wrap_xgboost
-from .onnx_adapter import is_probability_output, onnx_class_labels
+from .onnx_adapter import INPUT_DTYPES, is_probability_output, onnx_class_labels
 from .pickle_scan import PickleScanError, scan_pickle
 from .readers import (
     read_lightgbm,
@@ -195,7 +195,8 @@ def _inspect_onnx(path: pathlib.Path) -> ArtifactInspection:
         "producer": producer,
         "has_predict_proba": any(is_probability_output(o.name, o.type) for o in outputs),
         "classes": onnx_class_labels(proto),
-        "single_input": len(inputs) == 1,
+        # load_model feeds one float tensor; anything else is inspectable but not loadable.
+        "loadable": len(inputs) == 1 and inputs[0].type in INPUT_DTYPES,
     }
     return ArtifactInspection(
         artifact_format=ONNX,

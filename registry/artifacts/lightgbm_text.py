@@ -31,7 +31,7 @@ _REQUIRED_HEADER = (
     "feature_infos",
     "tree_sizes",
 )
-_PARAMETER_LINE = re.compile(r"\[[A-Za-z0-9_]+: [^\n]*\]")
+_PARAMETER_LINE = re.compile(r"\[[A-Za-z0-9_]+: [^\[\]\n]*\]")
 _INTERNAL_ARRAYS = ("split_gain", "internal_value", "internal_weight", "internal_count")
 _LEAF_ARRAYS = ("leaf_weight", "leaf_count")
 
@@ -122,15 +122,20 @@ def _check_tree(block: str, index: int, n_features: int) -> None:
     fields = _tree_fields(block)
     where = f"tree {index}"
     num_leaves = _int_field(fields, "num_leaves", minimum=1, where=where)
-    num_cat = _int_field(fields, "num_cat", minimum=0, where=where) if "num_cat" in fields else 0
+    num_cat = _int_field(fields, "num_cat", minimum=0, where=where)
     _sized_floats(fields, "leaf_value", num_leaves, where)
     if num_leaves > 1:
         internal = num_leaves - 1
         split_feature = _sized_ints(fields, "split_feature", internal, where)
         decision_type = _sized_ints(fields, "decision_type", internal, where)
         thresholds = _sized_floats(fields, "threshold", internal, where)
-        children = _sized_ints(fields, "left_child", internal, where)
-        children += _sized_ints(fields, "right_child", internal, where)
+        children = list(
+            zip(
+                _sized_ints(fields, "left_child", internal, where),
+                _sized_ints(fields, "right_child", internal, where),
+                strict=True,
+            )
+        )
         for key in _INTERNAL_ARRAYS:
             if key in fields:
                 _sized_floats(fields, key, internal, where)
@@ -139,9 +144,7 @@ def _check_tree(block: str, index: int, n_features: int) -> None:
                 _sized_floats(fields, key, num_leaves, where)
         if any(not 0 <= f < n_features for f in split_feature):
             raise corrupt(f"the lightgbm-text {where} splits on a feature that does not exist")
-        # Non-negative children are internal nodes; negative ones encode leaf ~child.
-        if any(c >= internal if c >= 0 else ~c >= num_leaves for c in children):
-            raise corrupt(f"the lightgbm-text {where} points to a node that does not exist")
+        _check_tree_shape(children, num_leaves, where)
         for kind, threshold in zip(decision_type, thresholds, strict=True):
             if kind & 1 and not (threshold.is_integer() and 0 <= threshold < num_cat):
                 raise corrupt(f"the lightgbm-text {where} has a bad categorical split")
@@ -153,6 +156,29 @@ def _check_tree(block: str, index: int, n_features: int) -> None:
             raise corrupt(f"the lightgbm-text {where} has inconsistent categorical bitsets")
     if fields.get("is_linear", "0").strip() not in {"", "0"}:
         _check_linear_leaves(fields, num_leaves, n_features, where)
+
+
+def _check_tree_shape(children: list[tuple[int, int]], num_leaves: int, where: str) -> None:
+    """Every node reached exactly once from the root: a cycle would make predict loop forever.
+
+    Non-negative children are internal nodes; negative ones encode leaf ~child.
+    """
+    seen_nodes = {0}
+    seen_leaves: set[int] = set()
+    pending = [0]
+    while pending:
+        for child in children[pending.pop()]:
+            if child >= 0:
+                if child >= len(children) or child in seen_nodes:
+                    raise corrupt(f"the lightgbm-text {where} has an invalid child node {child}")
+                seen_nodes.add(child)
+                pending.append(child)
+            else:
+                if ~child >= num_leaves or ~child in seen_leaves:
+                    raise corrupt(f"the lightgbm-text {where} has an invalid leaf {~child}")
+                seen_leaves.add(~child)
+    if len(seen_nodes) != len(children) or len(seen_leaves) != num_leaves:
+        raise corrupt(f"the lightgbm-text {where} has nodes unreachable from its root")
 
 
 def _check_linear_leaves(
@@ -171,9 +197,12 @@ def _check_linear_leaves(
 def _tree_fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in text.split("\n"):
+        if not line:
+            continue
         key, sep, value = line.partition("=")
-        if sep:
-            fields[key.strip()] = value
+        if not sep or key in fields:
+            raise corrupt(f"the lightgbm-text tree has an unexpected line {line[:60]!r}")
+        fields[key] = value
     return fields
 
 

@@ -19,7 +19,7 @@ from core.errors import InvalidInput
 
 from .readers import OnnxModel
 
-_INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 _CLASS_LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
 
 
@@ -56,7 +56,7 @@ class OnnxSessionModel:
                 code="unsupported_model",
                 inputs=[i.name for i in inputs],
             )
-        dtype = _INPUT_DTYPES.get(inputs[0].type)
+        dtype = INPUT_DTYPES.get(inputs[0].type)
         if dtype is None:
             raise InvalidInput(
                 f"the ONNX model input is {inputs[0].type}; only float and double are supported",

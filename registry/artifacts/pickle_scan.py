@@ -344,11 +344,13 @@ class _Scanner:
 
 
 def _is_array_wrapper(value: Any) -> bool:
-    return (
-        isinstance(value, _Object)
-        and isinstance(value.factory, _Global)
-        and value.factory.dotted in _ARRAY_WRAPPERS
-    )
+    if not isinstance(value, _Object) or not isinstance(value.factory, _Global):
+        return False
+    factory = value.factory
+    if factory.dotted == "copyreg._reconstructor" and isinstance(value.args, tuple):
+        # Protocols 0 and 1 build instances as copyreg._reconstructor(cls, object, None).
+        factory = value.args[0] if value.args else None
+    return isinstance(factory, _Global) and factory.dotted in _ARRAY_WRAPPERS
 
 
 def _dtype_layout(value: Any) -> tuple[int, bool] | None:

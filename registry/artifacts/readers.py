@@ -26,12 +26,8 @@ from core.errors import InvalidInput
 
 from ._common import XGBOOST_JSON, corrupt, describe_error, read_bytes
 from .lightgbm_text import LightGBMHeader, check_lightgbm_text
-from .validation import (
-    check_onnx_no_external_data,
-    check_skops_archive,
-    check_xgboost_json,
-    check_xgboost_ubj,
-)
+from .validation import check_onnx_no_external_data, check_skops_archive
+from .xgboost_model import check_xgboost_json, check_xgboost_ubj
 
 
 @dataclass(frozen=True)

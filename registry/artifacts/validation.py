@@ -10,7 +10,6 @@ format has its own module, lightgbm_text.
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -96,44 +95,6 @@ def _unsafe_member_name(name: str) -> str | None:
     if ".." in name.split("/"):
         return "contains a '..' path component"
     return None
-
-
-# --- xgboost ---------------------------------------------------------------------------------
-
-
-def parse_json_document(raw: bytes) -> Any | None:
-    """The parsed document when `raw` is JSON text, else None."""
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-
-
-def looks_like_ubjson(raw: bytes) -> bool:
-    # UBJSON objects also open with '{', but the next byte is a length marker, never a quote.
-    return raw[:1] == b"{" and raw[1:2] in {b"i", b"U", b"I", b"l", b"L", b"}", b"$", b"#"}
-
-
-def check_xgboost_json(raw: bytes) -> None:
-    document = parse_json_document(raw)
-    if document is None:
-        if looks_like_ubjson(raw):
-            raise corrupt(
-                "the artifact is declared xgboost-json but is binary UBJSON; "
-                "declare it as xgboost-ubj"
-            )
-        raise corrupt("the xgboost-json artifact is not valid JSON (truncated or not xgboost)")
-    if not isinstance(document, dict) or not isinstance(document.get("learner"), dict):
-        raise corrupt("the xgboost-json artifact has no top-level 'learner' object")
-
-
-def check_xgboost_ubj(raw: bytes) -> None:
-    if parse_json_document(raw) is not None:
-        raise corrupt(
-            "the artifact is declared xgboost-ubj but is JSON text; declare it as xgboost-json"
-        )
-    if not looks_like_ubjson(raw):
-        raise corrupt("the xgboost-ubj artifact is not UBJSON (truncated or not xgboost)")
 
 
 # --- onnx ------------------------------------------------------------------------------------

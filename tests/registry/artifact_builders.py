@@ -319,7 +319,7 @@ def onnx_linear_regression(tmp_path: pathlib.Path) -> Built:
 
 def onnx_per_column_inputs(tmp_path: pathlib.Path) -> pathlib.Path:
     """One [n, 1] input per feature: inspectable, but load_model refuses it."""
-    w, b, weights, bias = _regression_tensors()
+    _, _, weights, bias = _regression_tensors()
     nodes = [
         helper.make_node("Concat", FEATURES, ["input"], axis=1),
         helper.make_node("MatMul", ["input", "weights"], ["product"]),
@@ -417,22 +417,34 @@ class SystemOnUnpickle:
         return (os.system, (f"touch '{self.marker}'",))
 
 
+def _hostile_payload(marker: pathlib.Path, protocol: int) -> Any:
+    # Before protocol 4 a method like Path.touch pickles as getattr(Path, "touch").
+    return TouchOnUnpickle(marker) if protocol >= 4 else SystemOnUnpickle(marker)
+
+
+def hostile_global(protocol: int) -> str:
+    return "pathlib.Path.touch" if protocol >= 4 else f"{os.name}.system"
+
+
 def hostile_pickle(tmp_path: pathlib.Path, marker: pathlib.Path, protocol: int) -> pathlib.Path:
     path = tmp_path / f"hostile-{protocol}.pkl"
-    payload = TouchOnUnpickle(marker) if protocol >= 4 else SystemOnUnpickle(marker)
-    path.write_bytes(pickle.dumps({"model": payload}, protocol=protocol))
+    payload = {"model": _hostile_payload(marker, protocol)}
+    path.write_bytes(pickle.dumps(payload, protocol=protocol))
     return path
 
 
-def hostile_joblib(tmp_path: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
+def hostile_joblib(
+    tmp_path: pathlib.Path, marker: pathlib.Path, protocol: int = pickle.DEFAULT_PROTOCOL
+) -> pathlib.Path:
     """The payload sits after raw array buffers and a nested object-array pickle, so the scan
     only finds it by stepping over joblib's array data correctly."""
-    path = tmp_path / "hostile.joblib"
+    path = tmp_path / f"hostile-{protocol}.joblib"
     payload = {
         "weights": np.arange(37, dtype=np.float64),
         "names": np.array(["a", None, 3], dtype=object),
         "matrix": np.ones((3, 5), dtype=np.int32, order="F"),
-        "model": TouchOnUnpickle(marker),
+        "empty": np.zeros((0, 3)),
+        "model": _hostile_payload(marker, protocol),
     }
-    joblib.dump(payload, path)
+    joblib.dump(payload, path, protocol=protocol)
     return path

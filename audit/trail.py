@@ -21,7 +21,6 @@ from audit.models import AuditEvent
 from core import locks, request_context
 
 GENESIS_HASH = "0" * 64
-_EXACT_INT_LIMIT = 2**53
 
 
 class AuditError(Exception):
@@ -35,16 +34,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         items = [_plain(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None:
         return value
-    if isinstance(value, int | float | Decimal):
-        number = float(value) if isinstance(value, Decimal) else value
-        if isinstance(number, float) and not math.isfinite(number):
+    if isinstance(value, int):
+        return value  # exact on both databases, whatever its size
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        if not math.isfinite(number):
             raise AuditError(f"audit data cannot hold a non-finite number: {value!r}")
-        # jsonb keeps numbers as decimals and hands 1e20 back as an int: pick one form.
-        if float(number).is_integer() and abs(number) <= _EXACT_INT_LIMIT:
-            return int(number)
-        return float(number)
+        # jsonb keeps numbers as decimals and hands 1e20 back as an int: pick that form.
+        return int(number) if number.is_integer() else number
+    if isinstance(value, str) and "\x00" in value:
+        raise AuditError("audit data cannot hold NUL characters")
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date | UUID):

@@ -134,6 +134,9 @@ MODELGATE_SKOPS_TRUSTED_TYPES = env_list("MODELGATE_SKOPS_TRUSTED_TYPES", [])
 # Pickle and joblib run arbitrary code when loaded; refused unless the deployment opts in.
 MODELGATE_ALLOW_PICKLE = env_bool("MODELGATE_ALLOW_PICKLE", False)
 
+# Keep an incoming X-Request-ID (set by a trusted reverse proxy) instead of making a new one.
+MODELGATE_TRUST_REQUEST_ID_HEADER = env_bool("MODELGATE_TRUST_REQUEST_ID_HEADER", False)
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 
 REST_FRAMEWORK = {
@@ -142,6 +145,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.HasRole"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",

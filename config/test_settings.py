@@ -10,3 +10,8 @@ from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # Lets the test runner's TRUNCATE between transactional tests through the audit table's
+    # no-truncate trigger (audit migration 0003). Never set outside the test suite.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c modelgate.audit_maintenance=on"  # noqa: F405

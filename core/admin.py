@@ -1,5 +1,5 @@
 """Teams, users and roles in the admin. Only the admin role changes them, and every change of a
-team or of someone's roles is written to the audit trail in the admin's own transaction.
+team or of an account (creation, roles, flags, password) is written to the audit trail in the admin's own transaction.
 
 ModelAdmin.changeform_view (and UserAdmin.add_view) run their POST handling inside
 transaction.atomic(), so the events recorded in save_related commit or roll back with the change;
@@ -11,8 +11,10 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
+from rest_framework.authtoken.models import TokenProxy
 
 from audit import trail
 from core import roles
@@ -85,6 +87,9 @@ class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
+# API tokens let their holder act as the user: they are issued from the command line
+# (manage.py drf_create_token), never browsed or minted in the admin.
+admin.site.unregister(TokenProxy)
 admin.site.unregister(User)
 
 
@@ -92,18 +97,35 @@ admin.site.unregister(User)
 class ModelGateUserAdmin(UserAdmin):  # type: ignore[type-arg]
     """Django's user admin, decided by ModelGate roles, with role changes audited."""
 
+    ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         user: User = form.instance
-        # Groups are saved by super().save_related(); the superuser flag (which also makes an
-        # admin, see core.roles) was saved by save_model, so its old value comes from the form.
-        before = {
-            "groups": self._groups(user),
-            "is_superuser": form.initial.get("is_superuser", False),
-        }
+        # Groups are saved by super().save_related(); the other fields were saved by save_model,
+        # so their old values come from the form's initial data.
+        before: dict[str, Any] = {f: form.initial.get(f) for f in self.ACCOUNT_FIELDS}
+        before["groups"] = self._groups(user) if change else []
+        before["is_superuser"] = form.initial.get("is_superuser", False)
         super().save_related(request, form, formsets, change)
-        after = {"groups": self._groups(user), "is_superuser": user.is_superuser}
-        if data := _changes(before, after):
-            trail.record(user, "core.user.roles_changed", by=request.user, data=data)
+        after: dict[str, Any] = {f: getattr(user, f) for f in self.ACCOUNT_FIELDS}
+        after["groups"] = self._groups(user)
+        after["is_superuser"] = user.is_superuser
+        if not change:
+            trail.record(user, "core.user.created", by=request.user, data={"after": after})
+        elif data := _changes(before, after):
+            # Role changes get their own action: they are what an auditor looks for first.
+            role_change = {"groups", "is_superuser"} & set(data["after"])
+            action = "core.user.roles_changed" if role_change else "core.user.changed"
+            trail.record(user, action, by=request.user, data=data)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                user = self.get_object(request, id)
+                # The event says that the password changed, never what it is.
+                trail.record(user, "core.user.password_changed", by=request.user)
+        return response
 
     @staticmethod
     def _groups(user: User) -> list[str]:

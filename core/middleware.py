@@ -13,7 +13,14 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_context.new_request_id(request.headers.get("X-Request-ID"))
+        # An id from the client goes into the audit trail, so it is taken only from a proxy the
+        # deployment trusts to set it (MODELGATE_TRUST_REQUEST_ID_HEADER).
+        incoming = (
+            request.headers.get("X-Request-ID")
+            if settings.MODELGATE_TRUST_REQUEST_ID_HEADER
+            else None
+        )
+        request_id = request_context.new_request_id(incoming)
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_context.set_request_id(request_id)
         try:

@@ -91,6 +91,14 @@ def _check_names(names: Sequence[str]) -> None:
             f"Empty column name (column {', '.join(positions)}).",
             code="malformed_file",
         )
+    # Control characters (NUL above all) cannot be stored in PostgreSQL text or jsonb, and have
+    # no business in a column name anyway.
+    bad = [name for name in names if any(ord(ch) < 32 or ord(ch) == 127 for ch in name)]
+    if bad:
+        raise InvalidInput(
+            f"Column names with control characters: {', '.join(map(repr, bad))}.",
+            code="malformed_file",
+        )
     duplicates = [name for name, n in Counter(names).items() if n > 1]
     if duplicates:
         raise InvalidInput(
@@ -239,8 +247,14 @@ def _inspect_parquet(path: pathlib.Path) -> DatasetInspection:
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"Corrupt Parquet file: {exc}", code="malformed_file") from None
     # pandas stores a non-range index as a column; pandas reads it back as the index, not data.
-    pandas_meta = schema.pandas_metadata or {}
-    index_columns = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
+    try:
+        pandas_meta = schema.pandas_metadata or {}
+    except ValueError:  # the "pandas" key holds something that is not JSON
+        pandas_meta = {}
+    raw_index = pandas_meta.get("index_columns", []) if isinstance(pandas_meta, dict) else []
+    index_columns = (
+        {c for c in raw_index if isinstance(c, str)} if isinstance(raw_index, list) else set()
+    )
     fields = [field for field in schema if field.name not in index_columns]
     if not fields:
         raise InvalidInput("The Parquet file has no columns.", code="empty_file")

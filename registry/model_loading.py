@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from core.errors import InvalidInput
 from registry import storage
 from registry.models import ModelVersion
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 def load_version(version: ModelVersion) -> "LoadedModel":
     from registry import artifacts
 
+    if version.artifact_format in artifacts.UNSAFE_FORMATS:
+        # Unpickling runs the file's code: never in a process that holds database credentials.
+        raise InvalidInput(
+            f"{version} is a {version.artifact_format} artifact: it is only ever loaded inside "
+            "the isolated sandbox process, not in the application",
+            code="sandbox_required",
+        )
     with storage.verified_copy(
         version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
     ) as path:

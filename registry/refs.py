@@ -1,12 +1,17 @@
 """Resolving the textual references clients use: `name:version`, `model:name:version`."""
 
+import re
+
 from core.errors import InvalidInput, NotFound
 from registry.models import DatasetVersion, ModelVersion
+
+_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def _split(ref: str, field: str) -> tuple[str, int]:
     name, sep, number = ref.rpartition(":")
-    if not sep or not name or not number.isdigit():
+    # str.isdigit() accepts "²": only ASCII digits make a version number.
+    if not sep or not name or not _NUMBER.fullmatch(number):
         raise InvalidInput(f'{field} must look like "name:version", got {ref!r}', field=field)
     return name, int(number)
 

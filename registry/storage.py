@@ -30,12 +30,6 @@ class SpooledFile:
     size: int
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    key: str
-    created: bool
-
-
 @contextmanager
 def spooled(upload: IO[bytes], *, limit: int, what: str) -> Iterator[SpooledFile]:
     """Copy `upload` to a temporary file while hashing it; refuse it past `limit` bytes."""
@@ -64,24 +58,36 @@ def key_for(kind: str, sha256: str) -> str:
     return f"{kind}/sha256/{sha256[:2]}/{sha256}"
 
 
-def put(kind: str, source: SpooledFile) -> StoredFile:
-    """Store `source` under its digest; identical content is stored once."""
+def _holds(key: str, source: SpooledFile) -> bool:
+    """Whether the stored object at `key` really is `source` (a crash mid-write can leave a
+    partial file under the right name)."""
+    if default_storage.size(key) != source.size:
+        return False
+    digest = hashlib.sha256()
+    with default_storage.open(key, "rb") as stored:
+        while chunk := stored.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest() == source.sha256
+
+
+def put(kind: str, source: SpooledFile) -> str:
+    """Store `source` under its digest and return the key; identical content is stored once.
+
+    Called before the database transaction that references the file, and never undone: the same
+    object may already back another committed row, so deleting it on a rollback could orphan
+    that row. Objects no row references are removed later by `manage.py purge_orphan_files`.
+    """
     key = key_for(kind, source.sha256)
     if default_storage.exists(key):
-        return StoredFile(key=key, created=False)
+        if _holds(key, source):
+            return key
+        default_storage.delete(key)  # damaged: replace it with the verified upload
     with source.path.open("rb") as handle:
         saved = default_storage.save(key, File(handle, name=key))
     if saved != key:
         # Another writer stored the same content between exists() and save(): keep theirs.
         default_storage.delete(saved)
-        return StoredFile(key=key, created=False)
-    return StoredFile(key=key, created=True)
-
-
-def discard(stored: StoredFile | None) -> None:
-    """Undo a `put` whose database rows were rolled back."""
-    if stored is not None and stored.created:
-        default_storage.delete(stored.key)
+    return key
 
 
 @contextmanager

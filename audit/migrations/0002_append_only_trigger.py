@@ -1,5 +1,7 @@
-"""On PostgreSQL the database itself refuses UPDATE and DELETE on the audit table, so neither a
-bug nor a direct SQL session through the application's role can rewrite history."""
+"""On PostgreSQL the database itself refuses UPDATE and DELETE on the audit table, so neither an
+application bug nor an ad-hoc SQL session can rewrite history by accident. A role that owns the
+table could still drop the trigger: production grants the application role only SELECT and
+INSERT on it (README, "Hardening the audit table")."""
 
 from django.db import migrations
 

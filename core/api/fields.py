@@ -17,8 +17,8 @@ class JSONObjectField(serializers.JSONField):
         if isinstance(data, str):
             try:
                 data = json.loads(data) if data.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise serializers.ValidationError(f"not valid JSON: {exc.msg}") from exc
+            except (ValueError, RecursionError) as exc:
+                raise serializers.ValidationError(f"not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise serializers.ValidationError("must be a JSON object")
         return data
@@ -46,8 +46,8 @@ class StringListField(serializers.ListField):
         if text.startswith("["):
             try:
                 return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise serializers.ValidationError(f"not valid JSON: {exc.msg}") from exc
+            except (ValueError, RecursionError) as exc:
+                raise serializers.ValidationError(f"not valid JSON: {exc}") from exc
         return [part.strip() for part in text.split(",") if part.strip()]
 
 

@@ -1,5 +1,6 @@
 """Registry API views: thin; each write calls one service function."""
 
+import re
 from typing import Any
 
 from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
@@ -7,10 +8,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.parsers import SafeJSONParser
 from core.errors import InvalidInput
 from core.models import Team
 from registry import lineage, refs
@@ -89,7 +91,7 @@ class ModelVersionViewSet(viewsets.GenericViewSet[ModelVersion]):
     serializer_class = s.ModelVersionSerializer
     filterset_class = ModelVersionFilter
     ordering_fields = ["version", "created_at"]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
 
     def _model(self) -> RegisteredModel:
         return get_object_or_404(
@@ -163,7 +165,7 @@ def lineage_payload(item: ModelVersion | DatasetVersion, request: Request) -> di
     if direction not in choices:
         raise InvalidInput("direction must be upstream, downstream or both", field="direction")
     depth_text = request.query_params.get("depth")
-    if depth_text is not None and not depth_text.isdigit():
+    if depth_text is not None and not re.fullmatch(r"[0-9]{1,4}", depth_text):
         raise InvalidInput("depth must be a positive integer", field="depth")
     graph = lineage.lineage_graph(
         item,

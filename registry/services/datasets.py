@@ -10,6 +10,7 @@ from audit import trail
 from core.errors import Conflict, InvalidInput
 from registry import dataset_files, permissions, storage
 from registry.models import Dataset, DatasetVersion
+from registry.validation import check_name, is_violation_of
 
 
 def register_dataset(*, by: Any, name: str, description: str = "") -> Dataset:
@@ -18,7 +19,7 @@ def register_dataset(*, by: Any, name: str, description: str = "") -> Dataset:
         permissions.can_register_dataset(by),
         "only data scientists, validators or admins can register datasets",
     )
-    dataset = Dataset(name=name, description=description, created_by=by)
+    dataset = Dataset(name=check_name(name), description=description, created_by=by)
     try:
         with transaction.atomic():
             dataset.save(force_insert=True)
@@ -67,16 +68,15 @@ def register_dataset_version(
             prediction_column=prediction_column,
             score_column=score_column,
         )
-        stored: storage.StoredFile | None = None
+        key = storage.put("datasets", upload)
         try:
             with transaction.atomic():
                 Dataset.objects.select_for_update().filter(pk=dataset.pk).exists()
                 latest = dataset.versions.aggregate(n=Max("version"))["n"] or 0
-                stored = storage.put("datasets", upload)
                 version = DatasetVersion.objects.create(
                     dataset=dataset,
                     version=latest + 1,
-                    file_key=stored.key,
+                    file_key=key,
                     sha256=upload.sha256,
                     size=upload.size,
                     file_format=inspection.file_format,
@@ -103,11 +103,9 @@ def register_dataset_version(
                     },
                 )
         except IntegrityError as exc:
-            storage.discard(stored)
+            if not is_violation_of(exc, "unique_dataset_version"):
+                raise
             raise Conflict(
                 f"version numbering for {dataset.name!r} changed concurrently; retry"
             ) from exc
-        except BaseException:
-            storage.discard(stored)
-            raise
     return version

@@ -13,9 +13,9 @@ from registry.models import DatasetVersion, EdgeKind, LineageEdge, ModelVersion
 Item = ModelVersion | DatasetVersion
 
 
-def _may_link_from(user: Any, subject: Item) -> bool:
-    if isinstance(subject, ModelVersion):
-        return permissions.can_register_version(user, subject.model)
+def _may_link(user: Any, item: Item) -> bool:
+    if isinstance(item, ModelVersion):
+        return permissions.can_register_version(user, item.model)
     return permissions.can_register_dataset(user)
 
 
@@ -54,9 +54,13 @@ def create_edge(subject: Item, kind: str, obj: Item, *, by: Any) -> LineageEdge:
 
 
 def add_edge(subject: Item, kind: str, obj: Item, *, by: Any) -> LineageEdge:
-    """Record `subject <kind> obj` explicitly. Guards: the actor may register the subject; the
+    """Record `subject <kind> obj` explicitly. Guards: the actor may register both ends (a model
+    version: a data scientist of its team; a dataset version: a data scientist or validator); the
     edge closes no cycle; it is not a duplicate."""
-    permissions.require(_may_link_from(by, subject), f"you may not add lineage to {subject}")
+    # Both ends: otherwise an outsider could hang another team's model version under their own
+    # data and so block that team's later edges as cycles.
+    for item in (subject, obj):
+        permissions.require(_may_link(by, item), f"you may not add lineage to {item}")
     with transaction.atomic():
         # Two concurrent edges could each pass the cycle check and close a cycle together.
         locks.serialize("registry.lineage")

@@ -9,6 +9,7 @@ from core.errors import Conflict, InvalidInput
 from core.models import Team
 from registry import permissions
 from registry.models import RegisteredModel, RiskTier
+from registry.validation import check_name
 
 EDITABLE_FIELDS = ("title", "description", "risk_tier", "intended_use", "limitations", "tags")
 
@@ -49,7 +50,7 @@ def register_model(
     if risk_tier not in RiskTier.values:
         raise InvalidInput(f"risk_tier must be one of {RiskTier.values}", field="risk_tier")
     model = RegisteredModel(
-        name=name,
+        name=check_name(name),
         owner_team=owner_team,
         title=title,
         description=description,

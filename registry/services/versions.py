@@ -17,14 +17,7 @@ from registry.models import (
     RegisteredModel,
 )
 from registry.services.lineage import create_edge
-
-
-def _check_json(value: Any, kind: type, field: str) -> Any:
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        raise InvalidInput(f"{field} must be a JSON {kind.__name__}", field=field)
-    return value
+from registry.validation import check_json, is_violation_of
 
 
 def register_version(
@@ -61,9 +54,9 @@ def register_version(
         raise InvalidInput(
             f"artifact_format must be one of {ArtifactFormat.values}", field="artifact_format"
         )
-    feature_names = _check_json(feature_names, list, "feature_names")
-    metrics = _check_json(metrics, dict, "metrics")
-    parameters = _check_json(parameters, dict, "parameters")
+    feature_names = check_json(feature_names, list, "feature_names")
+    metrics = check_json(metrics, dict, "metrics")
+    parameters = check_json(parameters, dict, "parameters")
     if parent is not None and parent.model_id != model.pk:
         raise InvalidInput(
             "parent_version must be a version of the same model", field="parent_version"
@@ -90,17 +83,16 @@ def register_version(
                 field="feature_names",
                 code="feature_names_mismatch",
             )
-        stored: storage.StoredFile | None = None
+        key = storage.put("artifacts", upload)
         try:
             with transaction.atomic():
                 # Lock the model row so concurrent registrations get consecutive numbers.
                 RegisteredModel.objects.select_for_update().filter(pk=model.pk).exists()
                 latest = model.versions.aggregate(n=Max("version"))["n"] or 0
-                stored = storage.put("artifacts", upload)
                 version = ModelVersion.objects.create(
                     model=model,
                     version=latest + 1,
-                    artifact_key=stored.key,
+                    artifact_key=key,
                     artifact_sha256=upload.sha256,
                     artifact_size=upload.size,
                     artifact_format=artifact_format,
@@ -137,11 +129,9 @@ def register_version(
                     if target is not None:
                         create_edge(version, kind, target, by=by)
         except IntegrityError as exc:
-            storage.discard(stored)
+            if not is_violation_of(exc, "unique_model_version"):
+                raise
             raise Conflict(
                 f"version numbering for {model.name!r} changed concurrently; retry", code="conflict"
             ) from exc
-        except BaseException:
-            storage.discard(stored)
-            raise
     return version

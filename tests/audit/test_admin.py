@@ -204,7 +204,8 @@ def test_making_someone_superuser_is_a_role_change_too(admin_user, validator):
     }
 
 
-def test_editing_a_user_without_changing_roles_records_nothing(admin_user, validator):
+def test_editing_a_users_email_is_audited_as_a_change_not_a_role_change(admin_user, validator):
+    old_email = validator.email
     response = login(admin_user).post(
         f"/admin/auth/user/{validator.pk}/change/",
         user_form(validator, groups=list(validator.groups.all()), email="vera@new.example"),
@@ -213,10 +214,12 @@ def test_editing_a_user_without_changing_roles_records_nothing(admin_user, valid
     assert response.status_code == 302
     validator.refresh_from_db()
     assert validator.email == "vera@new.example"
-    assert not AuditEvent.objects.exists()
+    event = AuditEvent.objects.get()
+    assert event.action == "core.user.changed"
+    assert event.data == {"before": {"email": old_email}, "after": {"email": "vera@new.example"}}
 
 
-def test_creating_a_user_still_works_and_records_no_role_change(admin_user):
+def test_creating_a_user_is_audited(admin_user):
     response = login(admin_user).post(
         "/admin/auth/user/add/",
         {
@@ -228,8 +231,43 @@ def test_creating_a_user_still_works_and_records_no_role_change(admin_user):
     )
 
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert User.objects.filter(username="newbie").exists()
-    assert not AuditEvent.objects.exists()
+    newbie = User.objects.get(username="newbie")
+    event = AuditEvent.objects.for_object(newbie).get()
+    assert (event.action, event.actor_username) == ("core.user.created", "ada")
+    assert event.data["after"]["groups"] == []
+    assert "password" not in str(event.data)
+
+
+def test_changing_a_password_is_audited_without_the_password(admin_user, validator):
+    response = login(admin_user).post(
+        f"/admin/auth/user/{validator.pk}/password/",
+        {
+            "password1": "another long passphrase",
+            "password2": "another long passphrase",
+            "usable_password": "true",
+        },
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.for_object(validator).get()
+    assert event.action == "core.user.password_changed"
+    assert "passphrase" not in str(event.data)
+
+
+def test_deactivating_a_user_is_audited(admin_user, validator):
+    response = login(admin_user).post(
+        f"/admin/auth/user/{validator.pk}/change/",
+        {**user_form(validator, groups=list(validator.groups.all())), "is_active": ""},
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.for_object(validator).get()
+    assert event.action == "core.user.changed"
+    assert event.data == {"before": {"is_active": True}, "after": {"is_active": False}}
+
+
+def test_api_tokens_are_not_in_the_admin(admin_user):
+    assert login(admin_user).get("/admin/authtoken/tokenproxy/").status_code == 404
 
 
 @pytest.mark.parametrize("who", ["auditor", "data_scientist"])

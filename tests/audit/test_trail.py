@@ -225,3 +225,22 @@ def test_a_change_whose_audit_event_fails_is_rolled_back(api, data_scientist, mo
     with pytest.raises(trail.AuditError):
         api(data_scientist).post("/api/v1/datasets/", {"name": "adult"}, format="json")
     assert not Dataset.objects.exists()
+
+
+@requires_postgres
+def test_postgresql_refuses_truncate_of_the_audit_table():
+    _append(2)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL modelgate.audit_maintenance = 'off'")
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
+            cursor.execute("TRUNCATE audit_auditevent")
+    assert AuditEvent.objects.count() == 2
+
+
+def test_big_integers_are_kept_exact_and_nul_characters_refused():
+    (event,) = _append(1, data={"id": 12345678901234567891, "huge": 10**40, "whole": 3.0})
+    event.refresh_from_db()
+    assert event.data == {"id": 12345678901234567891, "huge": 10**40, "whole": 3}
+    assert trail.verify_chain().valid
+    with pytest.raises(trail.AuditError, match="NUL"), transaction.atomic():
+        trail.record(TeamFactory(), "test.event", data={"text": "a\x00b"})

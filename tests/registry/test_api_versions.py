@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from core.errors import IntegrityFailure
+from core.errors import IntegrityFailure, InvalidInput
 from registry.model_loading import load_version
 from registry.models import EdgeKind, LineageEdge, ModelVersion
 from tests.factories import DatasetVersionFactory, ModelVersionFactory, RegisteredModelFactory
@@ -329,3 +329,17 @@ def test_the_version_list_issues_a_constant_number_of_queries(api, model, valida
 
     count(3)
     assert count(3) == count(30)
+
+
+def test_a_pickle_version_is_never_loaded_in_the_application_process(
+    api, data_scientist, model, tmp_path, settings
+):
+    settings.MODELGATE_ALLOW_PICKLE = True
+    marker = tmp_path / "pwned"
+    post_version(api(data_scientist), build.hostile_pickle(tmp_path, marker, protocol=4), "pickle")
+
+    with pytest.raises(InvalidInput) as info:
+        load_version(ModelVersion.objects.get())
+
+    assert info.value.code == "sandbox_required"
+    assert not marker.exists()

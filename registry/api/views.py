@@ -32,6 +32,14 @@ from registry.services import lineage as lineage_service
 from registry.services import models as model_service
 from registry.services import versions as version_service
 
+LINEAGE_SCHEMA = extend_schema(
+    responses=s.LineageSerializer,
+    parameters=[
+        OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
+        OpenApiParameter("depth", int, description="maximum depth (default: unlimited)"),
+    ],
+)
+
 
 class RegisteredModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[RegisteredModel]
@@ -142,13 +150,7 @@ class ModelVersionViewSet(viewsets.GenericViewSet[ModelVersion]):
         fresh = _versions_queryset().get(pk=version.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        responses=s.LineageSerializer,
-        parameters=[
-            OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
-            OpenApiParameter("depth", int, description="maximum depth (default: unlimited)"),
-        ],
-    )
+    @LINEAGE_SCHEMA
     @action(detail=True, methods=["get"])
     def lineage(self, request: Request, name: str, version: int) -> Response:
         item = self.get_object()
@@ -252,13 +254,7 @@ class DatasetVersionViewSet(viewsets.GenericViewSet[DatasetVersion]):
         fresh = self.get_queryset().get(pk=version.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        responses=s.LineageSerializer,
-        parameters=[
-            OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
-            OpenApiParameter("depth", int, description="maximum depth (default: unlimited)"),
-        ],
-    )
+    @LINEAGE_SCHEMA
     @action(detail=True, methods=["get"])
     def lineage(self, request: Request, name: str, version: int) -> Response:
         item = get_object_or_404(self.get_queryset(), version=version)

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from core import roles
 from core.models import Team
 from tests.factories import TeamFactory, UserFactory
+from tests.helpers import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +36,6 @@ def append(n: int) -> list[AuditEvent]:
         with transaction.atomic():
             events.append(trail.record(team, "test.event", data={"i": i}))
     return events
-
-
-def tamper(sql: str, params: list[object]) -> None:
-    """Change the table behind the application's back (as a DBA with the trigger disabled)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only"
-            )
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only"
-            )
 
 
 def messages_of(response: object) -> list[str]:

@@ -13,6 +13,7 @@ from audit.models import AppendOnlyError, AuditEvent
 from registry.models import Dataset
 from tests.conftest import requires_postgres
 from tests.factories import TeamFactory
+from tests.helpers import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +25,6 @@ def _append(n: int, *, by=None, data=None) -> list[AuditEvent]:
         with transaction.atomic():
             events.append(trail.record(team, "test.event", by=by, data=data or {"i": i}))
     return events
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change the table behind the application's back (as a DBA with the trigger disabled)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only"
-            )
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only"
-            )
 
 
 def test_events_form_one_chain_from_the_genesis_hash(data_scientist):
@@ -65,7 +52,7 @@ def test_numbers_and_text_survive_the_database_round_trip_unchanged():
 def test_an_edited_event_is_detected_as_the_first_bad_event():
     events = _append(4)
 
-    _tamper("UPDATE audit_auditevent SET data = %s WHERE id = %s", ['{"i": 99}', events[2].pk])
+    tamper("UPDATE audit_auditevent SET data = %s WHERE id = %s", ['{"i": 99}', events[2].pk])
 
     result = trail.verify_chain()
     assert not result.valid
@@ -76,7 +63,7 @@ def test_an_edited_event_is_detected_as_the_first_bad_event():
 def test_a_deleted_event_breaks_the_link_of_the_next_one():
     events = _append(4)
 
-    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
 
     result = trail.verify_chain()
     assert not result.valid
@@ -90,7 +77,7 @@ def test_a_rehashed_forgery_is_still_caught_by_the_next_link():
     forged.data = {"i": 1000}
     new_hash = trail.compute_hash(forged)
 
-    _tamper(
+    tamper(
         "UPDATE audit_auditevent SET data = %s, hash = %s WHERE id = %s",
         ['{"i": 1000}', new_hash, events[1].pk],
     )
@@ -181,7 +168,7 @@ def test_verify_audit_command_reports_valid_and_invalid():
     assert "valid" in out.getvalue()
     assert events[-1].hash in out.getvalue()
 
-    _tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", ["forged", events[0].pk])
+    tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", ["forged", events[0].pk])
     out = StringIO()
     with pytest.raises(SystemExit) as exit_info:
         call_command("verify_audit", stdout=out)

@@ -2,7 +2,6 @@
 query counts, and a positive control proving the hostile pickle payload is live."""
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -20,22 +19,13 @@ from tests.factories import (
     ModelVersionFactory,
     RegisteredModelFactory,
 )
+from tests.helpers import stored_files, upload
 from tests.registry import artifact_builders as build
 
 pytestmark = pytest.mark.django_db
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SMALL_CSV = b"age,income\n31,1\n45,0\n27,1\n"
-
-
-def _upload(content: bytes, name: str = "data.csv") -> io.BytesIO:
-    handle = io.BytesIO(content)
-    handle.name = name
-    return handle
-
-
-def stored_files(media_root: Path) -> list[Path]:
-    return [p for p in media_root.rglob("*") if p.is_file()]
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def adult(api, data_scientist) -> Dataset:
 def adult_v1(api, data_scientist, adult) -> DatasetVersion:
     response = api(data_scientist).post(
         "/api/v1/datasets/adult/versions/",
-        {"file": _upload(SMALL_CSV), "target_column": "income"},
+        {"file": upload(SMALL_CSV), "target_column": "income"},
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -298,7 +288,7 @@ def test_who_may_not_register_a_dataset_version_leaves_no_row_file_or_event(
 
     response = api(user).post(
         "/api/v1/datasets/adult/versions/",
-        {"file": _upload(SMALL_CSV), "target_column": "income"},
+        {"file": upload(SMALL_CSV), "target_column": "income"},
         format="multipart",
     )
 

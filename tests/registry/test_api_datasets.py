@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from core.errors import IntegrityFailure
 from registry import storage
 from registry.models import Dataset, DatasetVersion
+from tests.helpers import stored_files, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +23,6 @@ DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 @pytest.fixture(scope="module")
 def adult_test_csv() -> bytes:
     return gzip.decompress((DATA / "adult_test.csv.gz").read_bytes())
-
-
-def _upload(content: bytes, name: str = "data.csv") -> io.BytesIO:
-    handle = io.BytesIO(content)
-    handle.name = name
-    return handle
-
-
-def stored_files(media_root: Path) -> list[Path]:
-    return [p for p in media_root.rglob("*") if p.is_file()]
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def test_a_data_scientist_registers_a_dataset_version_with_inferred_schema(
     response = api(data_scientist).post(
         "/api/v1/datasets/adult/versions/",
         {
-            "file": _upload(adult_test_csv, "../../etc/passwd"),
+            "file": upload(adult_test_csv, "../../etc/passwd"),
             "target_column": "income",
             "sensitive_features": ["sex", "race"],
         },
@@ -82,7 +73,7 @@ def test_parquet_is_accepted_and_sensitive_features_may_come_as_one_form_field(
     response = api(data_scientist).post(
         "/api/v1/datasets/adult/versions/",
         {
-            "file": _upload(buffer.getvalue(), "x.parquet"),
+            "file": upload(buffer.getvalue(), "x.parquet"),
             "target_column": "income",
             "sensitive_features": "sex,race",
         },
@@ -113,7 +104,7 @@ def test_bad_dataset_files_are_refused_and_leave_nothing_behind(
     events = AuditEvent.objects.count()
 
     response = api(data_scientist).post(
-        "/api/v1/datasets/adult/versions/", {"file": _upload(content), **fields}, format="multipart"
+        "/api/v1/datasets/adult/versions/", {"file": upload(content), **fields}, format="multipart"
     )
 
     assert response.status_code == 400, response.content
@@ -131,7 +122,7 @@ def test_a_file_over_the_size_limit_is_refused_with_413(
 
     response = api(data_scientist).post(
         "/api/v1/datasets/adult/versions/",
-        {"file": _upload(b"a,b\n" + b"1,2\n" * 100)},
+        {"file": upload(b"a,b\n" + b"1,2\n" * 100)},
         format="multipart",
     )
 
@@ -170,7 +161,7 @@ def test_identical_content_is_stored_once_and_versions_number_up(
         assert (
             client.post(
                 "/api/v1/datasets/adult/versions/",
-                {"file": _upload(b"a,b\n1,2\n")},
+                {"file": upload(b"a,b\n1,2\n")},
                 format="multipart",
             ).status_code
             == 201
@@ -188,7 +179,7 @@ def test_identical_content_is_stored_once_and_versions_number_up(
 
 def test_a_file_changed_on_disk_is_an_error_when_read(api, data_scientist, adult, media_root):
     api(data_scientist).post(
-        "/api/v1/datasets/adult/versions/", {"file": _upload(b"a,b\n1,2\n")}, format="multipart"
+        "/api/v1/datasets/adult/versions/", {"file": upload(b"a,b\n1,2\n")}, format="multipart"
     )
     version = DatasetVersion.objects.get()
     (media_root / version.file_key).write_bytes(b"a,b\n1,3\n")
@@ -207,7 +198,7 @@ def test_dataset_version_list_queries_do_not_grow_with_page_size(
     for i in range(12):
         client.post(
             "/api/v1/datasets/adult/versions/",
-            {"file": _upload(f"a,b\n{i},2\n".encode())},
+            {"file": upload(f"a,b\n{i},2\n".encode())},
             format="multipart",
         )
     reader = api(validator)

@@ -14,6 +14,7 @@ from core.errors import IntegrityFailure, InvalidInput
 from registry.model_loading import load_version
 from registry.models import EdgeKind, LineageEdge, ModelVersion
 from tests.factories import DatasetVersionFactory, ModelVersionFactory, RegisteredModelFactory
+from tests.helpers import stored_files
 from tests.registry import artifact_builders as build
 
 pytestmark = pytest.mark.django_db
@@ -36,10 +37,6 @@ def post_version(client, path: Path, artifact_format: str, **fields):
         {"artifact": _file(path), "artifact_format": artifact_format, **fields},
         format="multipart",
     )
-
-
-def stored_files(media_root: Path) -> list[Path]:
-    return [p for p in media_root.rglob("*") if p.is_file()]
 
 
 def test_a_skops_version_is_registered_with_lineage_and_loads_to_the_same_predictions(

@@ -13,6 +13,7 @@ from registry.services import datasets as dataset_service
 from registry.services import lineage as lineage_service
 from registry.services import models as model_service
 from tests.factories import DatasetVersionFactory, ModelVersionFactory, RegisteredModelFactory
+from tests.helpers import upload
 from tests.registry import artifact_builders as build
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +22,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def model(team):
     return RegisteredModelFactory(name="credit", owner_team=team)
-
-
-def _upload(content: bytes, name: str = "f") -> io.BytesIO:
-    handle = io.BytesIO(content)
-    handle.name = name
-    return handle
 
 
 def test_unicode_digits_are_not_version_numbers(api, validator, data_scientist, model, tmp_path):
@@ -39,7 +34,7 @@ def test_unicode_digits_are_not_version_numbers(api, validator, data_scientist, 
     response = api(data_scientist).post(
         "/api/v1/models/credit/versions/",
         {
-            "artifact": _upload(built.path.read_bytes()),
+            "artifact": upload(built.path.read_bytes()),
             "artifact_format": "skops",
             "training_dataset": "x:²",
         },
@@ -75,7 +70,7 @@ def test_metadata_that_no_database_could_store_is_refused_before_anything_is_sto
 
     response = api(data_scientist).post(
         "/api/v1/models/credit/versions/",
-        {"artifact": _upload(built.path.read_bytes()), "artifact_format": "skops", field: value},
+        {"artifact": upload(built.path.read_bytes()), "artifact_format": "skops", field: value},
         format="multipart",
     )
 
@@ -98,7 +93,7 @@ def test_control_characters_in_parquet_column_names_are_refused(api, data_scient
     pq.write_table(pa.table({"ok": [1, 2], "bad\x00name": [3, 4]}), buffer)
 
     response = api(data_scientist).post(
-        "/api/v1/datasets/d/versions/", {"file": _upload(buffer.getvalue())}, format="multipart"
+        "/api/v1/datasets/d/versions/", {"file": upload(buffer.getvalue())}, format="multipart"
     )
 
     assert response.status_code == 400

@@ -3,30 +3,25 @@
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
+from core.commands import ActorCommand
 from core.errors import ModelGateError
 from registry.models import Dataset
 from registry.services import datasets as dataset_service
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
+    actor_help = "who registers it (recorded in the audit trail)"
     help = (
         "Register a dataset; with --file, also add its next version (CSV or Parquet). When the "
         "dataset already exists, --file adds a version to it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
         parser.add_argument("name", help="unique slug, e.g. adult-test")
-        parser.add_argument(
-            "--as",
-            dest="actor",
-            required=True,
-            metavar="USERNAME",
-            help="who registers it (recorded in the audit trail)",
-        )
         parser.add_argument("--description", default="")
         parser.add_argument("--file", type=Path, help="CSV or Parquet file for a new version")
         parser.add_argument("--target-column", default="")
@@ -46,9 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--version-description", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = get_user_model().objects.filter(username=options["actor"], is_active=True).first()
-        if actor is None:
-            raise CommandError(f"--as: no active user named {options['actor']!r}")
+        actor = self.actor(options)
         path: Path | None = options["file"]
         version_options = (
             "target_column",

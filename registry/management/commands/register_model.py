@@ -2,27 +2,22 @@
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from core.commands import ActorCommand
 from core.errors import ModelGateError
 from core.models import Team
 from registry.models import RiskTier
 from registry.services import models as model_service
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
+    actor_help = "who registers it (recorded in the audit trail)"
     help = "Register a model owned by a team. The actor (--as) must be allowed to do it."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
         parser.add_argument("name", help="unique slug, e.g. adult-income")
-        parser.add_argument(
-            "--as",
-            dest="actor",
-            required=True,
-            metavar="USERNAME",
-            help="who registers it (recorded in the audit trail)",
-        )
         parser.add_argument("--team", required=True, help="name of the owner team")
         parser.add_argument("--title", default="")
         parser.add_argument("--description", default="")
@@ -34,9 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = get_user_model().objects.filter(username=options["actor"], is_active=True).first()
-        if actor is None:
-            raise CommandError(f"--as: no active user named {options['actor']!r}")
+        actor = self.actor(options)
         team = Team.objects.filter(name=options["team"]).first()
         if team is None:
             raise CommandError(f"--team: no team named {options['team']!r}")

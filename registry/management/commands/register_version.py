@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from core.commands import ActorCommand
 from core.errors import ModelGateError
 from registry import refs
 from registry.models import ArtifactFormat, ModelVersion, RegisteredModel
@@ -22,21 +22,16 @@ def _json_option(raw: str | None, name: str) -> Any:
         raise CommandError(f"--{name}: not valid JSON ({exc.msg} at position {exc.pos})") from exc
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
+    actor_help = "who registers it (recorded in the audit trail)"
     help = (
         "Register the next version of a model from an artifact file; the artifact is validated "
         "(format, safe loading) and its lineage recorded."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
         parser.add_argument("model", help="name of the registered model")
-        parser.add_argument(
-            "--as",
-            dest="actor",
-            required=True,
-            metavar="USERNAME",
-            help="who registers it (recorded in the audit trail)",
-        )
         parser.add_argument("--artifact", type=Path, required=True, help="the model file")
         parser.add_argument(
             "--format",
@@ -67,9 +62,7 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = get_user_model().objects.filter(username=options["actor"], is_active=True).first()
-        if actor is None:
-            raise CommandError(f"--as: no active user named {options['actor']!r}")
+        actor = self.actor(options)
         model = (
             RegisteredModel.objects.select_related("owner_team")
             .filter(name=options["model"])

@@ -457,7 +457,21 @@ def _read_only_except(workdir: Path, libc: ctypes.CDLL) -> None:
     for directory in HIDDEN_DIRECTORIES:
         if os.path.islink(directory) or not os.path.isdir(directory):
             continue
-        _mount(libc, "tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        # The code itself may live under a hidden directory (a checkout or a virtualenv in /tmp):
+        # hold those directories open, then mount them back into the empty tmpfs.
+        kept = [
+            (path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+            for path in _code_directories()
+            if Path(path).is_relative_to(directory) and not workdir.is_relative_to(path)
+        ]
+        try:
+            _mount(libc, "tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+            for path, fd in kept:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        finally:
+            for _, fd in kept:
+                os.close(fd)
         if workdir.is_relative_to(directory):
             try:
                 workdir.mkdir(parents=True)
@@ -470,6 +484,20 @@ def _read_only_except(workdir: Path, libc: ctypes.CDLL) -> None:
     os.chdir(workdir)
     _mount_setattr(libc, "/", set_flags=MOUNT_ATTR_RDONLY, recursive=True)
     _mount_setattr(libc, str(workdir), clear_flags=MOUNT_ATTR_RDONLY, recursive=False)
+
+
+def _code_directories() -> list[str]:
+    """The project and the Python installation the child imports from, outermost first."""
+    candidates = {
+        os.path.realpath(p)
+        for p in (str(Path(__file__).resolve().parents[2]), sys.prefix, sys.base_prefix, *sys.path)
+        if p and os.path.isdir(p)
+    }
+    outermost: list[str] = []
+    for path in sorted(candidates, key=len):
+        if not any(Path(path).is_relative_to(kept) for kept in outermost):
+            outermost.append(path)
+    return outermost
 
 
 def _mount(

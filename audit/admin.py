@@ -8,14 +8,13 @@ import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from audit import trail
 from audit.models import AuditEvent
-from core import roles
+from core.admin_permissions import RolePermissions
 
 
 def verification_message(result: trail.ChainVerification) -> str:
@@ -32,7 +31,8 @@ def verification_message(result: trail.ChainVerification) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(RolePermissions, admin.ModelAdmin):  # type: ignore[type-arg]
+    writers = ()  # read-only for everyone, admins included
     list_display = (
         "id", "created_at", "actor_username", "action", "target_repr", "request_id", "short_hash",
     )  # fmt: skip
@@ -70,18 +70,3 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         level = messages.SUCCESS if result.valid else messages.ERROR
         self.message_user(request, verification_message(result), level)
         return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(roles.roles_of(request.user))
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return bool(roles.roles_of(request.user))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -18,16 +18,8 @@ from rest_framework.authtoken.models import TokenProxy
 
 from audit import trail
 from core import roles
+from core.admin_permissions import RolePermissions
 from core.models import Team
-
-
-def _reader(request: HttpRequest) -> bool:
-    return bool(roles.roles_of(request.user))
-
-
-def _people_reader(request: HttpRequest) -> bool:
-    """Accounts and roles are for admins to manage and auditors to check."""
-    return roles.has_role(request.user, roles.ADMIN, roles.AUDITOR)
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
@@ -38,7 +30,7 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | 
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TeamAdmin(RolePermissions, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "title", "member_count")
     search_fields = ("name", "title")
     filter_horizontal = ("members",)
@@ -70,22 +62,6 @@ class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _members(team: Team) -> list[str]:
         return sorted(team.members.values_list("username", flat=True))
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _reader(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _reader(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return roles.is_admin(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return roles.is_admin(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        # Teams own models (PROTECT) and appear in the audit trail.
-        return False
-
 
 # API tokens let their holder act as the user: they are issued from the command line
 # (manage.py drf_create_token), never browsed or minted in the admin.
@@ -94,8 +70,11 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class ModelGateUserAdmin(UserAdmin):  # type: ignore[type-arg]
-    """Django's user admin, decided by ModelGate roles, with role changes audited."""
+class ModelGateUserAdmin(RolePermissions, UserAdmin):  # type: ignore[type-arg]
+    """Django's user admin, decided by ModelGate roles, with account changes audited."""
+
+    # Accounts and roles are for admins to manage and auditors to check.
+    readers = (roles.ADMIN, roles.AUDITOR)
 
     ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
 
@@ -131,42 +110,14 @@ class ModelGateUserAdmin(UserAdmin):  # type: ignore[type-arg]
     def _groups(user: User) -> list[str]:
         return sorted(user.groups.values_list("name", flat=True))
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _people_reader(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _people_reader(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return roles.is_admin(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return roles.is_admin(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        # Deactivate instead: a user's rows are PROTECTed and their id names them in the trail.
-        return False
-
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleGroupAdmin(GroupAdmin):
+class RoleGroupAdmin(RolePermissions, GroupAdmin):
     """The role groups are created by a migration and their names are what core.roles checks:
     renaming or deleting one would silently take a role away, so they are shown read-only."""
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _people_reader(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _people_reader(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
+    readers = (roles.ADMIN, roles.AUDITOR)
+    writers = ()

@@ -24,6 +24,7 @@ from registry.models import (
 from registry.services import datasets as dataset_service
 from registry.services import lineage as lineage_service
 from registry.services import models as model_service
+from registry.services import versions as version_service
 
 
 class CommaSeparatedListField(forms.CharField):
@@ -144,10 +145,6 @@ class ModelVersionAddForm(ServiceForm):
             )
 
     def call_service(self) -> ModelVersion:
-        # Imported here: the artifact checks pull in numpy, skops and onnx, which Django's start-up
-        # (admin autodiscovery runs for every command) should not pay for.
-        from registry.services import versions as version_service
-
         data = self.cleaned_data
         return version_service.register_version(
             data["model"],

@@ -4,6 +4,7 @@ import io
 from pathlib import Path
 
 from django.db import connection
+from django.test import Client
 
 
 def upload(content: bytes, name: str = "upload.bin") -> io.BytesIO:
@@ -30,3 +31,13 @@ def tamper(sql: str, params: list[object]) -> None:
             cursor.execute(
                 "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only"
             )
+
+
+def admin_login(user: object) -> Client:
+    """A client signed in to the admin: it also needs is_staff; the ModelGate role decides the
+    rest."""
+    user.is_staff = True  # type: ignore[attr-defined]
+    user.save(update_fields=["is_staff"])  # type: ignore[attr-defined]
+    client = Client()
+    client.force_login(user)
+    return client

@@ -5,7 +5,6 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.contrib.messages import get_messages
 from django.db import connection, transaction
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit import trail
@@ -13,20 +12,12 @@ from audit.models import AuditEvent
 from core import roles
 from core.models import Team
 from tests.factories import TeamFactory, UserFactory
+from tests.helpers import admin_login as login
 from tests.helpers import tamper
 
 pytestmark = pytest.mark.django_db
 
 EVENTS = "/admin/audit/auditevent/"
-
-
-def login(user: User) -> Client:
-    """The admin also needs is_staff; the ModelGate role decides the rest."""
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def append(n: int) -> list[AuditEvent]:

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.http import HttpResponse
@@ -29,6 +28,8 @@ from tests.factories import (
     RegisteredModelFactory,
     TeamFactory,
 )
+from tests.helpers import admin_login as login
+from tests.helpers import stored_files
 
 pytestmark = pytest.mark.django_db
 
@@ -61,19 +62,6 @@ CARD = {
     "limitations": "new",
     "tags": "credit",
 }
-
-
-def login(user: User) -> Client:
-    """The admin also needs is_staff; the ModelGate role decides the rest."""
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def stored_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if path.is_file()]
 
 
 @pytest.fixture

@@ -2,10 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from core.commands import ActorCommand
-from core.errors import ModelGateError
 from registry import refs
 from registry.models import EdgeKind
 from registry.services import lineage as lineage_service
@@ -26,12 +25,9 @@ class Command(ActorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = self.actor(options)
-        try:
-            subject = refs.node(options["subject"], field="subject")
-            obj = refs.node(options["object"], field="object")
-            edge = lineage_service.add_edge(subject, options["kind"], obj, by=actor)
-        except ModelGateError as exc:
-            raise CommandError(f"{exc.detail} [{exc.code}]") from exc
+        subject = refs.node(options["subject"], field="subject")
+        obj = refs.node(options["object"], field="object")
+        edge = lineage_service.add_edge(subject, options["kind"], obj, by=actor)
         self.stdout.write(
             self.style.SUCCESS(f"recorded lineage edge #{edge.pk}: {subject} {edge.kind} {obj}")
         )

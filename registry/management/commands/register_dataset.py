@@ -7,7 +7,6 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from core.commands import ActorCommand
-from core.errors import ModelGateError
 from registry.models import Dataset
 from registry.services import datasets as dataset_service
 
@@ -54,29 +53,26 @@ class Command(ActorCommand):
         if path is not None and not path.is_file():
             raise CommandError(f"--file: {path} is not a readable file")
         version = None
-        try:
-            # The dataset and its first version are created together or not at all.
-            with transaction.atomic():
-                dataset = Dataset.objects.filter(name=options["name"]).first()
-                created = dataset is None or path is None
-                if created:
-                    dataset = dataset_service.register_dataset(
-                        by=actor, name=options["name"], description=options["description"]
+        # The dataset and its first version are created together or not at all.
+        with transaction.atomic():
+            dataset = Dataset.objects.filter(name=options["name"]).first()
+            created = dataset is None or path is None
+            if created:
+                dataset = dataset_service.register_dataset(
+                    by=actor, name=options["name"], description=options["description"]
+                )
+            if path is not None:
+                with path.open("rb") as handle:
+                    version = dataset_service.register_dataset_version(
+                        dataset,
+                        by=actor,
+                        file=handle,
+                        target_column=options["target_column"],
+                        sensitive_features=options["sensitive_features"],
+                        prediction_column=options["prediction_column"],
+                        score_column=options["score_column"],
+                        description=options["version_description"],
                     )
-                if path is not None:
-                    with path.open("rb") as handle:
-                        version = dataset_service.register_dataset_version(
-                            dataset,
-                            by=actor,
-                            file=handle,
-                            target_column=options["target_column"],
-                            sensitive_features=options["sensitive_features"],
-                            prediction_column=options["prediction_column"],
-                            score_column=options["score_column"],
-                            description=options["version_description"],
-                        )
-        except ModelGateError as exc:
-            raise CommandError(f"{exc.detail} [{exc.code}]") from exc
         if created:
             self.stdout.write(self.style.SUCCESS(f"registered dataset {dataset.name}"))
         if version is not None:

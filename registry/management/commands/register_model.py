@@ -5,7 +5,6 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from core.commands import ActorCommand
-from core.errors import ModelGateError
 from core.models import Team
 from registry.models import RiskTier
 from registry.services import models as model_service
@@ -33,20 +32,17 @@ class Command(ActorCommand):
         team = Team.objects.filter(name=options["team"]).first()
         if team is None:
             raise CommandError(f"--team: no team named {options['team']!r}")
-        try:
-            model = model_service.register_model(
-                by=actor,
-                name=options["name"],
-                owner_team=team,
-                title=options["title"],
-                description=options["description"],
-                risk_tier=options["risk_tier"],
-                intended_use=options["intended_use"],
-                limitations=options["limitations"],
-                tags=options["tags"],
-            )
-        except ModelGateError as exc:
-            raise CommandError(f"{exc.detail} [{exc.code}]") from exc
+        model = model_service.register_model(
+            by=actor,
+            name=options["name"],
+            owner_team=team,
+            title=options["title"],
+            description=options["description"],
+            risk_tier=options["risk_tier"],
+            intended_use=options["intended_use"],
+            limitations=options["limitations"],
+            tags=options["tags"],
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"registered model {model.name} (team {team.name}, risk tier {model.risk_tier}, "

@@ -7,7 +7,6 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from core.commands import ActorCommand
-from core.errors import ModelGateError
 from registry import refs
 from registry.models import ArtifactFormat, ModelVersion, RegisteredModel
 from registry.services import versions as version_service
@@ -84,29 +83,26 @@ class Command(ActorCommand):
                 raise CommandError(
                     f"--parent-version: {model.name} has no version {options['parent_version']}"
                 )
-        try:
-            datasets = {
-                field: refs.dataset_version(options[field], field=field) if options[field] else None
-                for field in ("training_dataset", "evaluation_dataset")
-            }
-            with path.open("rb") as artifact:
-                version = version_service.register_version(
-                    model,
-                    by=actor,
-                    artifact=artifact,
-                    artifact_format=options["artifact_format"],
-                    framework=options["framework"],
-                    feature_names=options["feature_names"] or None,
-                    metrics=metrics,
-                    parameters=parameters,
-                    code_repository=options["code_repository"],
-                    code_commit=options["code_commit"],
-                    parent=parent,
-                    description=options["description"],
-                    **datasets,
-                )
-        except ModelGateError as exc:
-            raise CommandError(f"{exc.detail} [{exc.code}]") from exc
+        datasets = {
+            field: refs.dataset_version(options[field], field=field) if options[field] else None
+            for field in ("training_dataset", "evaluation_dataset")
+        }
+        with path.open("rb") as artifact:
+            version = version_service.register_version(
+                model,
+                by=actor,
+                artifact=artifact,
+                artifact_format=options["artifact_format"],
+                framework=options["framework"],
+                feature_names=options["feature_names"] or None,
+                metrics=metrics,
+                parameters=parameters,
+                code_repository=options["code_repository"],
+                code_commit=options["code_commit"],
+                parent=parent,
+                description=options["description"],
+                **datasets,
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"registered {model.name} version {version.version}: {version.artifact_format}"

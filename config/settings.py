@@ -137,7 +137,42 @@ MODELGATE_ALLOW_PICKLE = env_bool("MODELGATE_ALLOW_PICKLE", False)
 # Keep an incoming X-Request-ID (set by a trusted reverse proxy) instead of making a new one.
 MODELGATE_TRUST_REQUEST_ID_HEADER = env_bool("MODELGATE_TRUST_REQUEST_ID_HEADER", False)
 
+# --- Assessment jobs ---------------------------------------------------------------------------
+# With a broker, jobs go to Celery workers (`celery -A config worker`, on any number of machines);
+# without one they run in a background thread of the process that queued them ("thread"), or,
+# for the test suite and scripts, synchronously when the request commits ("inline").
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+MODELGATE_JOBS = env_str("MODELGATE_JOBS", "celery" if CELERY_BROKER_URL else "thread")
+if MODELGATE_JOBS not in ("celery", "thread", "inline"):
+    raise ImproperlyConfigured("MODELGATE_JOBS must be celery, thread or inline")
+if MODELGATE_JOBS == "celery" and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured("MODELGATE_JOBS=celery needs CELERY_BROKER_URL")
+# Results live in the database; Celery only carries "run assessment N".
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge after the task ran, so a message whose worker died is delivered again (the task
+# is idempotent: a finished or running assessment is left alone); one message at a time each.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "modelgate")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BEAT_SCHEDULE = {
+    "reap-assessments": {
+        "task": "governance.reap_assessments",
+        "schedule": float(env_int("MODELGATE_REAP_INTERVAL_SECONDS", 30)),
+    },
+}
+# A running job renews its lease every few seconds; one not renewed for this long is dead.
+MODELGATE_ASSESSMENT_LEASE_SECONDS = env_int("MODELGATE_ASSESSMENT_LEASE_SECONDS", 120)
+MODELGATE_ASSESSMENT_MAX_ROWS = env_int("MODELGATE_ASSESSMENT_MAX_ROWS", 5_000_000)
+# Resource limits of the sandboxed model process, per run.
+MODELGATE_SANDBOX_MEMORY_BYTES = env_int("MODELGATE_SANDBOX_MEMORY_BYTES", 8 * 1024**3)
+MODELGATE_SANDBOX_CPU_SECONDS = env_int("MODELGATE_SANDBOX_CPU_SECONDS", 1800)
+MODELGATE_SANDBOX_WALL_SECONDS = env_int("MODELGATE_SANDBOX_WALL_SECONDS", 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
+from governance.api import views as governance_views
 from registry.api import views as registry_views
 
 router = SimpleRouter()
@@ -11,9 +12,11 @@ router.register("models", registry_views.RegisteredModelViewSet, basename="model
 router.register("datasets", registry_views.DatasetViewSet, basename="dataset")
 router.register("lineage-edges", registry_views.LineageEdgeViewSet, basename="lineage-edge")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("assessments", governance_views.AssessmentViewSet, basename="assessment")
 
 versions = registry_views.ModelVersionViewSet
 dataset_versions = registry_views.DatasetVersionViewSet
+version_assessments = governance_views.VersionAssessmentViewSet
 
 api_v1 = [
     path(
@@ -30,6 +33,16 @@ api_v1 = [
         "models/<slug:name>/versions/<int:version>/lineage/",
         versions.as_view({"get": "lineage"}),
         name="model-version-lineage",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/assessments/",
+        version_assessments.as_view({"get": "list", "post": "create"}),
+        name="model-version-assessments",
+    ),
+    re_path(
+        r"^assessments/(?P<pk>[0-9]+)/charts/(?P<name>[-a-zA-Z0-9_]+)\.(?P<extension>png|svg)$",
+        governance_views.AssessmentViewSet.as_view({"get": "chart"}),
+        name="assessment-chart",
     ),
     path(
         "datasets/<slug:name>/versions/",

@@ -117,3 +117,17 @@ def verified_copy(key: str, *, sha256: str, size: int) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def put_bytes(kind: str, content: bytes) -> tuple[str, str, int]:
+    """Store generated content (charts, intermediate arrays) by digest: (key, sha256, size)."""
+    fd, name = tempfile.mkstemp(prefix="modelgate-generated-")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        digest = hashlib.sha256(content).hexdigest()
+        key = put(kind, SpooledFile(path=path, sha256=digest, size=len(content)))
+        return key, digest, len(content)
+    finally:
+        path.unlink(missing_ok=True)

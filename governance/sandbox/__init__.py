@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         SandboxResult,
         predict_in_sandbox,
         run_in_sandbox,
+        watching,
     )
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "SandboxResult",
     "predict_in_sandbox",
     "run_in_sandbox",
+    "watching",
 ]
 
 

@@ -84,6 +84,10 @@ OPERATIONS: dict[str, Operation] = {
         preload=("numpy", "pandas", "pyarrow.parquet", "registry.artifacts"),
     ),
     "probe": Operation("governance.sandbox.child:probe"),
+    "explain": Operation(
+        "governance.sandbox.explain:explain",
+        preload=("numpy", "pandas", "pyarrow.parquet", "registry.artifacts", "shap"),
+    ),
 }
 
 
@@ -616,4 +620,7 @@ def main(argv: list[str]) -> NoReturn:
 
 
 if __name__ == "__main__":
+    # Operations in other modules import this one by name: let them get this very module, so
+    # the OperationError they raise is the class failure() recognises.
+    sys.modules.setdefault("governance.sandbox.child", sys.modules[__name__])
     main(sys.argv)

@@ -22,7 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -136,6 +137,21 @@ class _Finished:
 
 
 Input = Path | pd.DataFrame | np.ndarray
+
+# Called with the child's current stage label while the parent waits (every POLL_SECONDS), so a
+# job can renew its lease and report progress without a thread of its own. An exception raised
+# by the watcher stops the child and propagates: that is how a job that lost its lease aborts.
+_watcher: ContextVar[Callable[[str], None] | None] = ContextVar("sandbox_watcher", default=None)
+
+
+@contextlib.contextmanager
+def watching(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call `callback(stage)` while any sandboxed run started in this context is waiting."""
+    token = _watcher.set(callback)
+    try:
+        yield
+    finally:
+        _watcher.reset(token)
 
 
 def run_in_sandbox(
@@ -318,6 +334,7 @@ def _wait_for_exit(pid: int, deadline: float, workdir: Path) -> tuple[bool, int]
     """Poll until the child exits or the deadline passes, sampling the worker's peak address
     space on the way: the only evidence of memory exhaustion when a library crashes on it."""
     peak, worker = 0, 0
+    watcher = _watcher.get()
     while True:
         try:
             exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -329,6 +346,8 @@ def _wait_for_exit(pid: int, deadline: float, workdir: Path) -> tuple[bool, int]
             return True, peak
         worker = worker or int(_read_status(workdir).get("pid") or 0)
         peak = max(peak, _vm_peak(worker))
+        if watcher is not None:
+            watcher(str(_read_status(workdir).get("stage", "starting")))
         time.sleep(POLL_SECONDS)
 
 

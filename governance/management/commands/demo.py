@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,35 @@ def _code_commit() -> str:
     return commit if result.returncode == 0 and commit else "uncommitted"
 
 
+DEMO_ASSESSMENTS = (
+    ("performance", {}),
+    ("fairness", {"n_bootstrap": 200, "min_group_size": 30}),
+    ("explainability", {"max_rows": 5000, "n_local": 5}),
+)
+
+
+def _headline(results: dict[str, Any]) -> str:
+    """One line of the numbers a reviewer looks at first."""
+    if results["kind"] == "performance":
+        metrics = results["metrics"]
+        return f"accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}"
+    if results["kind"] == "fairness":
+        parts = []
+        for feature, values in results["disparities"].items():
+            gap = values.get("equalized_odds_difference")
+            if isinstance(gap, dict):
+                gap = gap.get("value")
+            if isinstance(gap, int | float):
+                parts.append(f"{feature} equalized odds difference {gap:.3f}")
+        return "; ".join(parts[:2]) or "see the results"
+    top = results.get("ranking", [])[:3]
+    share = results.get("sensitive_share", {}).get("share")
+    shown = f"top features {', '.join(top)}"
+    if isinstance(share, int | float):
+        shown += f"; {share:.1%} of attribution on sensitive features"
+    return shown
+
+
 class Command(BaseCommand):
     help = (
         "Load the demo (users per role, team, UCI Adult datasets, a trained adult-income model) "
@@ -142,6 +172,7 @@ class Command(BaseCommand):
                 f"ROC AUC {version.metrics['roc_auc']:.4f} on {TEST}:1, "
                 f"sha256 {version.artifact_sha256}"
             )
+            self._assess(version)
         self._print_summary(options["addrport"])
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
@@ -286,6 +317,39 @@ class Command(BaseCommand):
                 f"(seed {trained.parameters['seed']}).",
             )
 
+    def _assess(self, version: ModelVersion) -> None:
+        """The validator assesses the model on the held-out test set, as a real review would."""
+        from governance.jobs import runner
+        from governance.services.assessments import request_assessment
+
+        vera = get_user_model().objects.get(username="vera")
+        evaluation = DatasetVersion.objects.get(dataset__name=TEST, version=1)
+        self.stdout.write("")
+        self.stdout.write(f"Assessing {version} on {evaluation} as vera (validator):")
+        for kind, parameters in DEMO_ASSESSMENTS:
+            assessment = request_assessment(
+                by=vera,
+                kind=kind,
+                model_version=version,
+                dataset_version=evaluation,
+                sensitive_features=SENSITIVE_FEATURES,
+                parameters=parameters,
+                enqueue=False,  # run here, in order, so the demo ends with the evidence in place
+            )
+            started = time.monotonic()
+            runner.execute(assessment.pk)
+            assessment.refresh_from_db()
+            took = time.monotonic() - started
+            if assessment.status != "succeeded":
+                raise CommandError(
+                    f"the demo's {kind} assessment failed: {assessment.error_message} "
+                    f"[{assessment.error_code}]"
+                )
+            self.stdout.write(
+                f"  {kind:<15} #{assessment.pk} succeeded in {took:.1f} s: "
+                f"{_headline(assessment.results)}"
+            )
+
     def _print_credentials(self, credentials: list[tuple[DemoUser, str, str]]) -> None:
         rows = [("user", "role", "password", "API token")] + [
             (cast.username, cast.role, password, token) for cast, password, token in credentials
@@ -328,6 +392,14 @@ class Command(BaseCommand):
         self.stdout.write(f"  Model version: {base}/api/v1/models/{MODEL}/versions/1/")
         self.stdout.write(f"  Lineage:       {base}/api/v1/models/{MODEL}/versions/1/lineage/")
         self.stdout.write(f"  Audit verify:  {base}/api/v1/audit-events/verify/")
+        from governance.models import Assessment
+
+        for assessment in Assessment.objects.filter(model_version=version).order_by("pk"):
+            self.stdout.write(
+                f"  {assessment.kind.capitalize() + ':':<15}{base}/api/v1/assessments/"
+                f"{assessment.pk}/ (admin: {base}/admin/governance/assessment/{assessment.pk}/"
+                "change/)"
+            )
         self.stdout.write(
             f'  Try: curl -H "Authorization: Token <dana\'s token>" '
             f"{base}/api/v1/models/{MODEL}/versions/1/lineage/"

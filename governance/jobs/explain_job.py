@@ -1,0 +1,196 @@
+"""Explainability jobs: which rows to explain, SHAP values chunk by chunk, and the merged report.
+
+The rows to explain and the background sample depend only on the dataset and the parameters
+(seed, max_rows, background_rows), and chunk boundaries only on `chunk_rows`, so the result is
+the same whether one worker computes every chunk or ten workers share them. With a broker, a job
+with more than one chunk hands them to `governance.jobs.chunks`; otherwise it computes them in
+order here.
+"""
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from governance.assessments.explainability import aggregate_by_source, merge_chunks, report_for
+from governance.jobs import dispatch, evaluation_data
+from governance.jobs.state import Run
+from governance.models import Assessment, AssessmentChunk
+from governance.sandbox.explain_client import ExplainOutput, explain_in_sandbox
+from registry import storage
+
+MERGING = "merging chunks"
+
+
+@dataclass(frozen=True)
+class Plan:
+    features: pd.DataFrame  # every row of the dataset, the model's columns
+    rows: np.ndarray  # dataset row numbers to explain, ascending
+    background: pd.DataFrame
+    rows_in_dataset: int
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.rows) < self.rows_in_dataset
+
+
+def plan(assessment: Assessment) -> Plan:
+    dataset, version = assessment.dataset_version, assessment.model_version
+    params = assessment.parameters
+    columns = evaluation_data.feature_columns(dataset, version)
+    features = evaluation_data.read_columns(dataset, columns)[columns]
+    n = len(features)
+    if n == 0:
+        from governance.assessments.inputs import AssessmentInputError
+
+        raise AssessmentInputError(f"dataset {dataset} has no rows to explain")
+    rng = np.random.default_rng(params["seed"])
+    if n > params["max_rows"]:
+        rows = np.sort(rng.choice(n, size=params["max_rows"], replace=False))
+    else:
+        rows = np.arange(n)
+    background_rng = np.random.default_rng([params["seed"], 1])
+    take = min(params["background_rows"], n)
+    background = features.iloc[np.sort(background_rng.choice(n, size=take, replace=False))]
+    return Plan(features, rows, background.reset_index(drop=True), n)
+
+
+def chunk_bounds(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
+    return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
+
+
+def explain_rows(assessment: Assessment, the_plan: Plan, start: int, stop: int) -> ExplainOutput:
+    """SHAP values of plan rows [start, stop) computed in the sandbox."""
+    version = assessment.model_version
+    params = assessment.parameters
+    from governance.jobs.runner import sandbox_limits
+
+    rows = the_plan.rows[start:stop]
+    with storage.verified_copy(
+        version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
+    ) as artifact:
+        return explain_in_sandbox(
+            artifact,
+            version.artifact_format,
+            the_plan.features.iloc[rows].reset_index(drop=True),
+            background=the_plan.background,
+            trusted_types=settings.MODELGATE_SKOPS_TRUSTED_TYPES,
+            allow_pickle=settings.MODELGATE_ALLOW_PICKLE,
+            params={
+                "seed": int(params["seed"]) + start,
+                "max_evals": params["max_evals"],
+            },
+            limits=sandbox_limits(),
+        )
+
+
+def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
+    from governance.jobs.runner import Deferred, _timed
+
+    run.report(3, "reading the dataset", force=True)
+    with _timed(timings, "read_dataset"):
+        the_plan = plan(assessment)
+    bounds = chunk_bounds(len(the_plan.rows), assessment.parameters["chunk_rows"])
+    if len(bounds) > 1 and dispatch.distributed():
+        with transaction.atomic():
+            chunks = AssessmentChunk.objects.bulk_create(
+                AssessmentChunk(assessment=assessment, index=i, row_start=a, row_stop=b)
+                for i, (a, b) in enumerate(bounds)
+            )
+            run.report(10, f"SHAP values: 0 of {len(bounds)} chunks done", force=True)
+            run.release_lease()
+            ids = [c.pk for c in chunks]
+            transaction.on_commit(
+                lambda: [dispatch.enqueue_chunk(assessment.pk, chunk_id) for chunk_id in ids]
+            )
+        raise Deferred
+    outputs = []
+    with _timed(timings, "shap"):
+        for index, (start, stop) in enumerate(bounds):
+            run.report(
+                10 + 75 * index / len(bounds),
+                f"SHAP values: chunk {index + 1} of {len(bounds)}",
+                force=True,
+            )
+            outputs.append(explain_rows(assessment, the_plan, start, stop))
+    run.report(86, "summarising SHAP values", force=True)
+    return outcome(assessment, the_plan, outputs, chunks=len(bounds))
+
+
+def outcome(
+    assessment: Assessment, the_plan: Plan, outputs: list[ExplainOutput], *, chunks: int
+) -> Any:
+    from governance.assessments.charts import BeeswarmData
+    from governance.jobs.runner import Outcome, _model_facts, provenance_of
+
+    params = assessment.parameters
+    bounds = chunk_bounds(len(the_plan.rows), params["chunk_rows"])
+    rows, merged = merge_chunks(
+        [(the_plan.rows[a:b], output) for (a, b), output in zip(bounds, outputs, strict=True)]
+    )
+    results = report_for(
+        merged,
+        row_index=rows,
+        sensitive_features=list(assessment.sensitive_features),
+        n_local=params["n_local"],
+        seed=params["seed"],
+        rows_in_dataset=the_plan.rows_in_dataset,
+        sampled=the_plan.sampled,
+    )
+    columns, values, data = aggregate_by_source(merged.values, merged.data, merged.source_columns)
+    method = merged.method
+    sample_sizes = {
+        "rows_explained": len(the_plan.rows),
+        "background_rows": (
+            len(the_plan.background) if method.get("background_rows") is not None else 0
+        ),
+        "chunks": chunks,
+    }
+    provenance = provenance_of(
+        assessment,
+        rows_used=len(the_plan.rows),
+        sample_sizes=sample_sizes,
+        model_facts=_model_facts(outputs[0].details, None),
+    )
+    return Outcome(
+        results=results,
+        provenance=provenance,
+        chart_inputs={"beeswarm": BeeswarmData(columns=columns, values=values, data=data)},
+    )
+
+
+# --- chunk results travel between workers as .npz files (never pickles) ----------------------
+
+ARRAYS = ("values", "base_values", "model_output", "data")
+
+
+def to_npz(output: ExplainOutput) -> bytes:
+    meta = {
+        "feature_names": output.feature_names,
+        "source_columns": output.source_columns,
+        "method": output.method,
+        "details": _plain_details(output.details),
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        **{name: getattr(output, name) for name in ARRAYS},
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+    return buffer.getvalue()
+
+
+def from_npz(path: Any) -> ExplainOutput:
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in ARRAYS}
+        meta = json.loads(str(archive["meta"]))
+    return ExplainOutput(**arrays, **meta)
+
+
+def _plain_details(details: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(details, default=str))

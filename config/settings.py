@@ -160,19 +160,26 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+MODELGATE_REAP_INTERVAL_SECONDS = env_int("MODELGATE_REAP_INTERVAL_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "reap-assessments": {
         "task": "governance.reap_assessments",
-        "schedule": float(env_int("MODELGATE_REAP_INTERVAL_SECONDS", 30)),
+        "schedule": float(MODELGATE_REAP_INTERVAL_SECONDS),
     },
 }
 # A running job renews its lease every few seconds; one not renewed for this long is dead.
 MODELGATE_ASSESSMENT_LEASE_SECONDS = env_int("MODELGATE_ASSESSMENT_LEASE_SECONDS", 120)
+# A task still queued (or a chunked job still waiting for its merge) this long after it was sent
+# is sent again: its message was lost. Safe, since every task starts with a claim.
+MODELGATE_REQUEUE_AFTER_SECONDS = env_int("MODELGATE_REQUEUE_AFTER_SECONDS", 600)
 MODELGATE_ASSESSMENT_MAX_ROWS = env_int("MODELGATE_ASSESSMENT_MAX_ROWS", 5_000_000)
 # Resource limits of the sandboxed model process, per run.
 MODELGATE_SANDBOX_MEMORY_BYTES = env_int("MODELGATE_SANDBOX_MEMORY_BYTES", 8 * 1024**3)
 MODELGATE_SANDBOX_CPU_SECONDS = env_int("MODELGATE_SANDBOX_CPU_SECONDS", 1800)
 MODELGATE_SANDBOX_WALL_SECONDS = env_int("MODELGATE_SANDBOX_WALL_SECONDS", 3600)
+# Refuse to run a model where the kernel cannot put it in its own namespaces (no network, no
+# view of other processes, the deployment's data hidden). Turn off only on a trusted machine.
+MODELGATE_SANDBOX_REQUIRE_ISOLATION = env_bool("MODELGATE_SANDBOX_REQUIRE_ISOLATION", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -205,6 +212,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind": name each enum after its own model.
+    "ENUM_NAME_OVERRIDES": {
+        "AssessmentKindEnum": "governance.models.AssessmentKind",
+        "LineageEdgeKindEnum": "registry.models.EdgeKind",
+    },
 }
 
 LOGGING = {

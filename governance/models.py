@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class AssessmentKind(models.TextChoices):
@@ -84,6 +85,9 @@ class Assessment(models.Model):
     run_token = models.CharField(max_length=32, blank=True, editable=False)
     worker = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When its task was last sent: the reaper re-sends one a lost message left waiting.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    # How many times a worker claimed it (one; more would mean a retry).
     attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -185,6 +189,7 @@ class AssessmentChunk(models.Model):
     run_token = models.CharField(max_length=32, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(default=timezone.now)
     result_key = models.CharField(max_length=200, blank=True)
     result_sha256 = models.CharField(max_length=64, blank=True)
     result_size = models.BigIntegerField(default=0)
@@ -192,6 +197,7 @@ class AssessmentChunk(models.Model):
 
     class Meta:
         ordering = ("assessment", "index")
+        indexes = (models.Index(fields=("status", "lease_expires_at"), name="chunk_lease"),)
         constraints = (
             models.UniqueConstraint(fields=("assessment", "index"), name="one_chunk_per_index"),
         )

@@ -18,6 +18,10 @@ PUBLIC_PATHS = [
     "/api/v1/datasets/{name}/versions/",
     "/api/v1/audit-events/",
     "/api/v1/audit-events/verify/",
+    "/api/v1/models/{name}/versions/{version}/assessments/",
+    "/api/v1/assessments/",
+    "/api/v1/assessments/{id}/",
+    "/api/v1/assessments/{id}/charts/{name}.{extension}",
 ]
 
 
@@ -30,6 +34,11 @@ def test_the_schema_generates_without_warnings_and_contains_the_contract():
         assert path in schema["paths"], path
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/models/"])
     assert "patch" in schema["paths"]["/api/v1/models/{name}/"]
+    assessment = schema["components"]["schemas"]["Assessment"]["properties"]
+    assert {"id", "status", "progress", "url", "results", "charts", "provenance"} <= set(assessment)
+    assert {"post", "get"} <= set(
+        schema["paths"]["/api/v1/models/{name}/versions/{version}/assessments/"]
+    )
     version_fields = schema["components"]["schemas"]["ModelVersion"]["properties"]
     assert {"version", "artifact_sha256", "stage"} <= set(version_fields)
 

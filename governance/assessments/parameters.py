@@ -25,6 +25,19 @@ COMMON = {
     "seed": Spec(int, 0, 0, 2**32 - 1, "random seed for every sample and resample"),
     "task": Spec(str, "auto", help="'binary', 'regression' or 'auto' (from the model's classes)"),
     "threshold": Spec(float, 0.5, 0.0, 1.0, "decision threshold on the positive-class score"),
+    "pos_label": Spec(
+        object,
+        None,
+        help="the positive outcome (default: the model's classes_[1],"
+        " or 1 for 0/1 predictions-only data)",
+    ),
+    "decision": Spec(
+        str,
+        "auto",
+        help="'threshold' (scores >= threshold), 'predictions' (the "
+        "model's or file's own labels) or 'auto' (threshold when there are scores "
+        "from a model, the file's predictions for predictions-only data)",
+    ),
 }
 BY_KIND: dict[str, dict[str, Spec]] = {
     "fairness": {
@@ -46,6 +59,7 @@ BY_KIND: dict[str, dict[str, Spec]] = {
     },
 }
 TASKS = ("auto", "binary", "regression")
+DECISIONS = ("auto", "threshold", "predictions")
 
 
 def resolve(kind: str, given: dict[str, Any] | None) -> dict[str, Any]:
@@ -76,6 +90,13 @@ def resolve(kind: str, given: dict[str, Any] | None) -> dict[str, Any]:
             code="invalid_parameters",
             field="parameters.task",
         )
+    if resolved["decision"] not in DECISIONS:
+        raise InvalidInput(
+            f"parameters.decision must be one of {', '.join(DECISIONS)}, got "
+            f"{resolved['decision']!r}",
+            code="invalid_parameters",
+            field="parameters.decision",
+        )
     return resolved
 
 
@@ -90,6 +111,13 @@ def _check(name: str, value: Any, spec: Spec) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise _bad(where, f"must be finite, got {value!r}")
+    elif spec.kind is object:
+        # A label: what a target column can hold.
+        if value is not None and (
+            isinstance(value, float) or not isinstance(value, str | int | bool)
+        ):
+            raise _bad(where, f"must be a string, an integer or a boolean, got {value!r}")
+        return value
     elif not isinstance(value, str):
         raise _bad(where, f"must be a string, got {value!r}")
     if spec.minimum is not None and value < spec.minimum:

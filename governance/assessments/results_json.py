@@ -7,6 +7,8 @@ bytes is what provenance and dossiers cite, so the encoding is fixed here once:
   kept as is (group keys of intersections stay readable);
 - floats in Python's shortest round-trip repr: exact, never rounded, so 0.1 + 0.2 is written
   0.30000000000000004 and reads back as the same double;
+- -0.0 is written 0.0, and floats of magnitude 1e16 or more (all integral) as integers: that is
+  how PostgreSQL's jsonb gives them back, and the bytes must survive that round trip;
 - NaN, +inf and -inf, which JSON lacks, are written as the strings "NaN", "Infinity" and
   "-Infinity" (lossless and visible; the reports themselves use null plus a "null_reasons"
   entry, so these only appear if a caller puts them there);
@@ -37,7 +39,14 @@ def normalize(value: Any) -> Any:
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
-        return _NON_FINITE.get(value, float(value))
+        if value in _NON_FINITE:
+            return _NON_FINITE[value]
+        if value == 0.0:
+            return 0.0  # -0.0 would come back from PostgreSQL's jsonb as 0
+        if abs(value) >= 1e16:
+            # Always integral here; jsonb would hand it back as an integer, so store it as one.
+            return int(value)
+        return float(value)
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():

@@ -1,17 +1,18 @@
 """Chunks of a large explainability job, taken by any worker, and the merge when all are done.
 
-Each chunk is claimed with a conditional UPDATE and a lease of its own, like an assessment; its
-SHAP values are stored as an .npz file by digest. The worker that finishes the last chunk (it
-sees every chunk done after its own commit) moves the assessment to "merging chunks" with a
-conditional UPDATE, so exactly one merge is queued. A chunk whose worker dies leaves an expired
-lease, and the reaper fails the whole assessment: partial SHAP values are never reported.
+Each chunk is claimed with a conditional UPDATE and a lease of its own (renewed by a heartbeat),
+like an assessment; its SHAP values are stored as an .npz file by digest. After a chunk is done
+its worker checks whether every chunk is: the last one to commit sees them all and moves the
+assessment to "merging chunks" with a conditional UPDATE, so exactly one merge is queued (the
+reaper re-sends it if that message is lost). A chunk whose worker dies leaves an expired lease,
+and the reaper fails the whole assessment: partial SHAP values are never reported.
 """
 
 import logging
 import time
 import uuid
-from datetime import timedelta
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from governance.jobs import dispatch, explain_job, state
@@ -22,20 +23,28 @@ from registry import storage
 logger = logging.getLogger(__name__)
 
 RUNNING = AssessmentStatus.RUNNING
+SUCCEEDED = AssessmentStatus.SUCCEEDED
 
 
 def execute_chunk(chunk_id: int) -> None:
-    state.reap()
+    state.reap_safely()
     token = uuid.uuid4().hex
-    claimed = AssessmentChunk.objects.filter(
-        pk=chunk_id, status=AssessmentStatus.QUEUED, assessment__status=RUNNING
-    ).update(
-        status=RUNNING,
-        run_token=token,
-        worker=state.worker_name(),
-        lease_expires_at=_expiry(),
+    parent_running = Exists(Assessment.objects.filter(pk=OuterRef("assessment_id"), status=RUNNING))
+    claimed = (
+        AssessmentChunk.objects.filter(pk=chunk_id, status=AssessmentStatus.QUEUED)
+        .filter(parent_running)
+        .update(
+            status=RUNNING,
+            run_token=token,
+            worker=state.worker_name(),
+            lease_expires_at=state.expiry(),
+        )
     )
     if not claimed:
+        done = AssessmentChunk.objects.filter(pk=chunk_id, status=SUCCEEDED).first()
+        if done is not None:
+            # Redelivered after its worker finished the chunk but died before moving on.
+            after_chunk(done.assessment_id)
         logger.info("chunk %s is not queued; nothing to do", chunk_id)
         return
     chunk = AssessmentChunk.objects.select_related(
@@ -44,71 +53,78 @@ def execute_chunk(chunk_id: int) -> None:
     assessment = chunk.assessment
     mine = AssessmentChunk.objects.filter(pk=chunk_id, status=RUNNING, run_token=token)
     started = time.monotonic()
-    last = [0.0]
+    heartbeat = state.Heartbeat(lambda: bool(mine.update(lease_expires_at=state.expiry())))
 
-    def renew(_stage: str) -> None:
-        if time.monotonic() - last[0] >= 2.0:
-            last[0] = time.monotonic()
-            if not mine.update(lease_expires_at=_expiry()):
-                raise state.LeaseLost(f"chunk {chunk_id} was taken from this worker")
+    def check(_stage: str) -> None:
+        if heartbeat.lost:
+            raise state.LeaseLost(f"chunk {chunk_id} was taken from this worker")
 
     try:
-        with watching(renew):
+        with heartbeat, watching(check):
             the_plan = explain_job.plan(assessment)
             output = explain_job.explain_rows(assessment, the_plan, chunk.row_start, chunk.row_stop)
-        key, sha, size = storage.put_bytes("assessment-chunks", explain_job.to_npz(output))
+            key, sha, size = storage.put_bytes("assessment-chunks", explain_job.to_npz(output))
     except state.LeaseLost:
         return
     except Exception as exc:
         from governance.jobs.runner import describe_failure
 
         code, message = describe_failure(exc)
-        state.fail(
-            assessment.pk,
-            code,
-            f"chunk {chunk.index} (rows {chunk.row_start}-{chunk.row_stop}): {message}",
-        )
+        where = f"chunk {chunk.index + 1} (rows {chunk.row_start}-{chunk.row_stop - 1})"
+        state.fail(assessment.pk, code, f"{where}: {message}")
         return
-    if not mine.update(
-        status=AssessmentStatus.SUCCEEDED,
+    if mine.update(
+        status=SUCCEEDED,
         result_key=key,
         result_sha256=sha,
         result_size=size,
         seconds=time.monotonic() - started,
         lease_expires_at=None,
     ):
-        return
-    _after_chunk(assessment.pk)
+        after_chunk(assessment.pk)
 
 
-def _after_chunk(assessment_id: int) -> None:
-    chunks = AssessmentChunk.objects.filter(assessment_id=assessment_id)
-    total = chunks.count()
-    done = chunks.filter(status=AssessmentStatus.SUCCEEDED).count()
-    waiting = Assessment.objects.filter(pk=assessment_id, status=RUNNING).exclude(
-        stage=explain_job.MERGING
-    )
-    waiting.update(
-        progress=10 + int(75 * done / total), stage=f"SHAP values: {done} of {total} chunks done"
-    )
-    if done == total and waiting.update(stage=explain_job.MERGING, progress=86):
-        dispatch.enqueue_finish(assessment_id)
+def after_chunk(assessment_id: int, *, resend: bool = False) -> None:
+    """Report chunk progress; when every chunk is done, queue the one merge (`resend`: again,
+    because the reaper found the merge never started)."""
+    try:
+        chunks = AssessmentChunk.objects.filter(assessment_id=assessment_id)
+        total = chunks.count()
+        done = chunks.filter(status=SUCCEEDED).count()
+        if total == 0:
+            return
+        waiting = Assessment.objects.filter(
+            pk=assessment_id, status=RUNNING, lease_expires_at__isnull=True
+        ).exclude(stage=state.MERGING)
+        if done < total:
+            waiting.update(
+                progress=10 + int(75 * done / total),
+                stage=f"SHAP values: {done} of {total} chunks done",
+            )
+            return
+        moved = waiting.update(stage=state.MERGING, progress=86, enqueued_at=timezone.now())
+        if moved or resend:
+            dispatch.enqueue_finish(assessment_id)
+    except Exception:
+        # The reaper moves a finished set of chunks on later; never lose the chunk itself.
+        logger.exception("could not move assessment %s on after a chunk", assessment_id)
 
 
 def finish(assessment_id: int) -> None:
     """Merge the chunks of an assessment whose chunks are all done, and end it."""
-    from governance.jobs.runner import guarded
+    from governance.jobs.runner import Outcome, guarded
 
-    run = state.resume(assessment_id, stage=explain_job.MERGING)
+    state.reap_safely()
+    run = state.resume(assessment_id)
     if run is None:
         return
 
-    def merge(timings: dict[str, float]) -> object:
+    def merge(timings: dict[str, float]) -> Outcome:
         assessment = Assessment.objects.select_related(
             "model_version__model", "dataset_version__dataset"
         ).get(pk=assessment_id)
         chunks = list(assessment.chunks.order_by("index"))
-        if any(c.status != AssessmentStatus.SUCCEEDED for c in chunks):
+        if any(c.status != SUCCEEDED for c in chunks):
             raise RuntimeError("merge started before every chunk was done")
         outputs = []
         for chunk in chunks:
@@ -122,7 +138,3 @@ def finish(assessment_id: int) -> None:
         return explain_job.outcome(assessment, the_plan, outputs, chunks=len(chunks))
 
     guarded(run, merge)
-
-
-def _expiry() -> object:
-    return timezone.now() + timedelta(seconds=state.lease_seconds())

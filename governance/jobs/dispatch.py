@@ -6,6 +6,7 @@ leaving it queued for ever.
 """
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 # One background thread: in the embedded default a second job would only compete for the same
 # two cores, and SQLite takes one writer at a time anyway.
 _threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
 
 
 def mode() -> str:
@@ -48,7 +50,10 @@ def _send(task_name: str, assessment_id: int, argument: int) -> None:
         task.run(argument)
         return
     if mode() == "thread":
-        _pool().submit(_in_thread, task, argument)
+        try:
+            _pool().submit(_in_thread, task, argument)
+        except RuntimeError:  # the interpreter is shutting down: the reaper re-sends it later
+            logger.warning("could not start %s(%s) in a thread", task_name, argument)
         return
     try:
         task.apply_async((argument,), retry=True, retry_policy={"max_retries": 3})
@@ -65,10 +70,23 @@ def _send(task_name: str, assessment_id: int, argument: int) -> None:
 
 
 def _pool() -> ThreadPoolExecutor:
+    """The job thread, and with it a reaper on a timer: there is no celery beat in this mode."""
     global _threads
-    if _threads is None:
-        _threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelgate-job")
+    with _threads_lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelgate-job")
+            threading.Thread(target=_reap_forever, name="modelgate-reaper", daemon=True).start()
     return _threads
+
+
+def _reap_forever() -> None:
+    from governance.jobs import state
+
+    stop = threading.Event()
+    while not stop.wait(settings.MODELGATE_REAP_INTERVAL_SECONDS):
+        close_old_connections()
+        state.reap_safely()
+        connections.close_all()
 
 
 def _in_thread(task: Any, argument: int) -> None:

@@ -24,8 +24,6 @@ from governance.models import Assessment, AssessmentChunk
 from governance.sandbox.explain_client import ExplainOutput, explain_in_sandbox
 from registry import storage
 
-MERGING = "merging chunks"
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -82,7 +80,9 @@ def explain_rows(assessment: Assessment, the_plan: Plan, start: int, stop: int) 
             trusted_types=settings.MODELGATE_SKOPS_TRUSTED_TYPES,
             allow_pickle=settings.MODELGATE_ALLOW_PICKLE,
             params={
-                "seed": int(params["seed"]) + start,
+                # The same seed for every chunk: the explainer seeds each row from it and the
+                # row's own values, so chunking never changes the result.
+                "seed": int(params["seed"]),
                 "max_evals": params["max_evals"],
             },
             limits=sandbox_limits(),
@@ -103,7 +103,7 @@ def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
                 for i, (a, b) in enumerate(bounds)
             )
             run.report(10, f"SHAP values: 0 of {len(bounds)} chunks done", force=True)
-            run.release_lease()
+            run.hand_over_to_chunks()
             ids = [c.pk for c in chunks]
             transaction.on_commit(
                 lambda: [dispatch.enqueue_chunk(assessment.pk, chunk_id) for chunk_id in ids]

@@ -8,11 +8,13 @@ this process handles data and numbers.
 """
 
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ WORKER_LIBRARIES = (
     "shap",
     "fairlearn",
     "matplotlib",
+    "xgboost",
     "xgboost-cpu",
     "lightgbm",
     "onnxruntime",
@@ -75,7 +78,7 @@ class Outcome:
 
 def execute(assessment_id: int) -> None:
     """Run assessment `assessment_id` if it is queued; idempotent."""
-    state.reap()
+    state.reap_safely()
     run = state.claim(assessment_id)
     if run is None:
         logger.info("assessment %s is not queued; nothing to do", assessment_id)
@@ -88,11 +91,11 @@ def guarded(run: Run, work: Callable[[dict[str, float]], Outcome]) -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:
-        with watching(_sandbox_watcher(run)):
+        with run.keep_alive(), watching(_sandbox_watcher(run)):
             outcome = work(timings)
-        run.report(92, "drawing charts", force=True)
-        with _timed(timings, "charts"):
-            charts = store_charts(outcome)
+            run.report(92, "drawing charts", force=True)
+            with _timed(timings, "charts"):
+                charts = store_charts(outcome)
         provenance = outcome.provenance
         results = {**outcome.results, "provenance": provenance}
         encoded = results_json.to_bytes(results)
@@ -163,7 +166,18 @@ def sandbox_limits() -> SandboxLimits:
         memory_bytes=settings.MODELGATE_SANDBOX_MEMORY_BYTES,
         cpu_seconds=settings.MODELGATE_SANDBOX_CPU_SECONDS,
         wall_seconds=settings.MODELGATE_SANDBOX_WALL_SECONDS,
+        require_isolation=settings.MODELGATE_SANDBOX_REQUIRE_ISOLATION,
+        hidden_paths=private_directories(),
     )
+
+
+def private_directories() -> tuple[str, ...]:
+    """What a model must never read: the database file's directory, stored files, var/."""
+    found = [settings.VAR_DIR, settings.MEDIA_ROOT]
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        found.append(Path(str(database["NAME"])).parent)
+    return tuple(sorted({os.path.realpath(p) for p in found}))
 
 
 def compute(run: Run, timings: dict[str, float]) -> Outcome:
@@ -209,10 +223,15 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
         y_true = evaluation_data.encode_target(frame[target], None)
         y_pred = frame[dataset.prediction_column].to_numpy()
         y_score = frame[dataset.score_column].to_numpy() if dataset.score_column else None
-        task = _task(params["task"], y_true, None)
-        pos_label = _pos_label(task, y_true, y_pred)
-        if y_score is not None and task == "binary":
-            y_pred = None  # the threshold parameter decides, as for a model with probabilities
+        task = _task(params["task"], y_true, None, has_model=False)
+        pos_label = _pos_label(task, y_true, y_pred, params["pos_label"])
+        if task == "binary" and params["decision"] == "threshold":
+            if y_score is None:
+                raise AssessmentInputError(
+                    f"parameters.decision is 'threshold' but dataset {dataset} declares no "
+                    "score column"
+                )
+            y_pred = None
     else:
         run.report(8, "running the model in the sandbox", force=True)
         features = frame[evaluation_data.feature_columns(dataset, version)]
@@ -232,13 +251,14 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
                 limits=sandbox_limits(),
             )
         model_facts = _model_facts(predicted.details, predicted.classes)
-        task = _task(params["task"], frame[target].to_numpy(), predicted.classes)
+        task = _task(params["task"], frame[target].to_numpy(), predicted.classes, has_model=True)
         if task == "binary":
             if not predicted.classes or len(predicted.classes) != 2:
                 raise AssessmentFailure(
                     "unsupported_model",
                     f"a binary assessment needs a classifier with two classes; the model "
-                    f"reports classes {predicted.classes!r}",
+                    f"reports classes {predicted.classes!r} (for a regressor use "
+                    "parameters.task = 'regression')",
                 )
             evaluation_data.check_binary(frame[target])
         y_true = evaluation_data.encode_target(frame[target], version)
@@ -248,9 +268,20 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
             classes = predicted.classes or []
             evaluation_data.check_target_matches(y_true, classes)
             pos_label = classes[1]
-            if predicted.probabilities is not None:
-                y_score = predicted.probabilities[:, 1]
+            if params["pos_label"] is not None:
+                if params["pos_label"] not in classes:
+                    raise AssessmentInputError(
+                        f"parameters.pos_label {params['pos_label']!r} is not one of the model's "
+                        f"classes {classes!r}"
+                    )
+                pos_label = params["pos_label"]
+            if predicted.probabilities is not None and params["decision"] != "predictions":
+                y_score = predicted.probabilities[:, classes.index(pos_label)]
                 y_pred = None  # thresholded at parameters.threshold
+            elif params["decision"] == "threshold":
+                raise AssessmentInputError(
+                    "parameters.decision is 'threshold' but the model has no probabilities"
+                )
     run.report(60, "computing metrics", force=True)
     with _timed(timings, "compute"):
         if assessment.kind == AssessmentKind.FAIRNESS:
@@ -288,10 +319,12 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
     return Outcome(results=results, provenance=provenance)
 
 
-def _task(requested: str, y_true: np.ndarray, classes: list[Any] | None) -> str:
+def _task(requested: str, y_true: np.ndarray, classes: list[Any] | None, *, has_model: bool) -> str:
     if requested != "auto":
         return requested
-    if classes is not None:
+    if has_model:
+        if classes is None:
+            return "regression"
         if len(classes) == 2:
             return "binary"
         raise AssessmentFailure(
@@ -301,29 +334,42 @@ def _task(requested: str, y_true: np.ndarray, classes: list[Any] | None) -> str:
         )
     import pandas as pd
 
-    if len(pd.unique(y_true)) <= 2 and not np.issubdtype(np.asarray(y_true).dtype, np.floating):
+    values = np.asarray(y_true)
+    distinct = pd.unique(values)
+    integral = not np.issubdtype(values.dtype, np.floating) or all(
+        float(v).is_integer() for v in distinct
+    )
+    if len(distinct) <= 2 and integral:
         return "binary"
-    if np.issubdtype(np.asarray(y_true).dtype, np.number):
+    if np.issubdtype(values.dtype, np.number):
         return "regression"
     raise AssessmentFailure(
         "invalid_input",
-        f"the target has {len(pd.unique(y_true))} distinct non-numeric values: it is neither "
+        f"the target has {len(distinct)} distinct non-numeric values: it is neither "
         "binary nor a regression target",
     )
 
 
-def _pos_label(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> Any:
+def _pos_label(task: str, y_true: np.ndarray, y_pred: np.ndarray, declared: Any) -> Any:
+    """The positive label of predictions-only data: declared, or 1 (True) for 0/1 labels."""
     if task != "binary":
         return 1
     import pandas as pd
 
-    labels = sorted({*pd.unique(y_true).tolist(), *pd.unique(y_pred).tolist()}, key=str)
-    if set(labels) <= {0, 1} or set(labels) <= {True, False}:
+    in_target = pd.unique(y_true).tolist()
+    labels = sorted({*in_target, *pd.unique(y_pred).tolist()}, key=str)
+    if declared is not None:
+        if declared not in labels:
+            raise AssessmentInputError(
+                f"parameters.pos_label {declared!r} occurs in neither the target nor the "
+                f"predictions ({labels[:10]!r})"
+            )
+        return declared
+    if set(labels) <= {0, 1}:
         return 1
-    if len(labels) == 2:
-        return labels[1]
     raise AssessmentInputError(
-        f"a binary assessment needs two labels, the predictions file has {labels[:10]!r}"
+        f"the labels are {labels[:10]!r}: say which one is the positive outcome with "
+        "parameters.pos_label (only 0/1 labels default to 1)"
     )
 
 
@@ -365,13 +411,20 @@ def provenance_of(
         "artifact_format": version.artifact_format if version else None,
         "model_library": model_library,
         "model_library_version": (
-            versions.get("xgboost-cpu" if model_library == "xgboost" else model_library)
+            versions.get(model_library) or versions.get(f"{model_library}-cpu")
             if model_library
             else None
         ),
         "dataset_version": str(dataset),
         "dataset_sha256": assessment.dataset_sha256,
         "dataset_rows": dataset.row_count,
+        "columns": {
+            "target": dataset.target_column or None,
+            "prediction": dataset.prediction_column or None if version is None else None,
+            "score": dataset.score_column or None if version is None else None,
+            "features": evaluation_data.feature_columns(dataset, version) if version else None,
+        },
+        "label_encoding": (version.parameters or {}).get("label_encoding") if version else None,
         "rows_used": rows_used,
         "sample_sizes": sample_sizes,
         "sensitive_features": list(assessment.sensitive_features),
@@ -379,6 +432,7 @@ def provenance_of(
         "seed": assessment.parameters.get("seed"),
         "python": platform.python_version(),
         "library_versions": versions,
+        # As reported from inside the sandbox, by the process that ran the model.
         "model_runtime": model_facts,
     }
 

@@ -200,6 +200,8 @@ def probe(job: Job) -> Outcome:
         facts["connect"] = _try(lambda: socket.create_connection(tuple(target), timeout=2).close())
     if target := job.params.get("connect_unix"):
         facts["connect_unix"] = _try(lambda: _connect_unix(target))
+    if target := job.params.get("read_file"):
+        facts["read_file"] = _try(lambda: Path(target).read_bytes())
     return Outcome(data=facts)
 
 
@@ -413,7 +415,7 @@ class _MountAttr(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in ("set", "clear", "propagation", "userns")]
 
 
-def isolate(workdir: Path, *, parent_pid: int) -> dict[str, Any]:
+def isolate(workdir: Path, *, parent_pid: int, hidden: tuple[str, ...] = ()) -> dict[str, Any]:
     """Best effort: new user, mount, network and PID namespaces, and a file system that is
     read-only except the working directory. Unprivileged, so it works for any worker user.
 
@@ -443,18 +445,18 @@ def isolate(workdir: Path, *, parent_pid: int) -> dict[str, Any]:
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
         Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
-        _read_only_except(workdir, libc)
+        _read_only_except(workdir, libc, hidden)
     except OSError as exc:
         facts["error"] = f"{exc.filename}: {exc.strerror}"
         return facts
     facts["filesystem"] = "read-only but the working directory; " + ", ".join(
-        f"{d} empty" for d in HIDDEN_DIRECTORIES
+        f"{d} empty" for d in (*HIDDEN_DIRECTORIES, *hidden)
     )
     facts["complete"] = True
     return facts
 
 
-def _read_only_except(workdir: Path, libc: ctypes.CDLL) -> None:
+def _read_only_except(workdir: Path, libc: ctypes.CDLL, hidden: tuple[str, ...] = ()) -> None:
     # Every step leaves a usable state if the next one fails, except the last, which cannot fail
     # once the one before it worked: the workdir mount is ours, so its read-only flag is not locked.
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the host
@@ -483,6 +485,13 @@ def _read_only_except(workdir: Path, libc: ctypes.CDLL) -> None:
             except OSError:
                 libc.umount2(directory.encode(), 0)
                 raise
+    for directory in hidden:
+        # The deployment's own data (database file, stored artifacts): emptied, not merely
+        # read-only, so a model cannot read other models or the database and leak them.
+        if os.path.isdir(directory) and not os.path.islink(directory):
+            if workdir.is_relative_to(directory):
+                continue
+            _mount(libc, "tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
     if not os.path.ismount(workdir):
         _mount(libc, ".", str(workdir), None, MS_BIND)  # its own mount, to be left writable
     os.chdir(workdir)
@@ -607,7 +616,11 @@ def main(argv: list[str]) -> NoReturn:
     workdir = Path(argv[1])
     request = json.loads((workdir / REQUEST).read_text())
     apply_limits(request["limits"])
-    facts = isolate(workdir, parent_pid=request["parent_pid"])
+    facts = isolate(
+        workdir,
+        parent_pid=request["parent_pid"],
+        hidden=tuple(request["limits"].get("hidden_paths") or ()),
+    )
     if request["limits"]["require_isolation"] and not facts["complete"]:
         reason = facts.get("error", "namespaces are not available")
         message = f"the sandbox could not isolate the model ({reason}) and isolation is required"

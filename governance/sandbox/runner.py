@@ -86,10 +86,13 @@ class SandboxLimits:
     threads: int = 1
     # Refuse to run a model when the kernel cannot isolate it (see child.isolate).
     require_isolation: bool = False
+    # Directories the model must not see even read-only (the database file, stored artifacts and
+    # datasets): each gets an empty tmpfs mounted over it in the child's mount namespace.
+    hidden_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         numbers = asdict(self)
-        del numbers["require_isolation"]
+        del numbers["require_isolation"], numbers["hidden_paths"]
         if not all(value > 0 for value in numbers.values()):
             raise ValueError(f"sandbox limits must be positive: {numbers}")
 

@@ -161,7 +161,12 @@ def test_predictions_only_fairness_needs_no_artifact(
         by=validator,
         kind="fairness",
         dataset_version=dataset,
-        parameters={"n_bootstrap": 10, "threshold": 0.3},
+        parameters={
+            "n_bootstrap": 10,
+            "threshold": 0.3,
+            "pos_label": ">50K",
+            "decision": "threshold",
+        },
     )
     assert assessment.status == "succeeded", assessment.error_message
     assert assessment.model_version is None and assessment.artifact_sha256 == ""
@@ -471,3 +476,183 @@ def test_explaining_in_chunks_gives_the_same_results_as_one_pass(
         "additivity",
     ):
         assert chunked.results[name] == whole.results[name]
+
+
+def vendor_frame(rows: int = 200) -> pd.DataFrame:
+    frame = setup.adult_rows("test", rows)[["sex", "race", "income"]].copy()
+    frame["score"] = np.random.default_rng(3).random(len(frame))
+    frame["prediction"] = np.where(np.arange(len(frame)) % 3 == 0, ">50K", "<=50K")
+    return frame
+
+
+def test_predictions_only_uses_the_files_own_decisions_unless_told_to_threshold(
+    data_scientist, validator, django_capture_on_commit_callbacks
+):
+    frame = vendor_frame()
+    dataset = setup.dataset_version(
+        data_scientist, frame, name="vendor", prediction_column="prediction", score_column="score"
+    )
+    common = dict(by=validator, kind="fairness", dataset_version=dataset)
+    decided = run(
+        django_capture_on_commit_callbacks,
+        **common,
+        parameters={"n_bootstrap": 5, "pos_label": ">50K"},
+    )
+    assert decided.status == "succeeded", decided.error_message
+    assert decided.results["parameters"]["y_pred_source"] == "y_pred"
+    male = frame[frame["sex"] == "Male"]
+    expected = (male["prediction"] == ">50K").mean()
+    assert abs(decided.results["by_feature"]["sex"]["Male"]["selection_rate"] - expected) < 1e-12
+
+
+def test_string_labels_without_a_declared_positive_label_fail_with_the_fix(
+    data_scientist, validator, django_capture_on_commit_callbacks
+):
+    dataset = setup.dataset_version(
+        data_scientist, vendor_frame(), name="vendor", prediction_column="prediction"
+    )
+    assessment = run(
+        django_capture_on_commit_callbacks,
+        by=validator,
+        kind="performance",
+        dataset_version=dataset,
+    )
+    assert assessment.status == "failed" and assessment.error_code == "invalid_input"
+    assert "parameters.pos_label" in assessment.error_message
+
+
+def test_a_float_zero_one_target_is_binary(
+    data_scientist, validator, django_capture_on_commit_callbacks
+):
+    frame = vendor_frame()
+    frame["label"] = (frame["income"] == ">50K").astype(float)
+    frame["decided"] = (frame["score"] >= 0.5).astype(float)
+    dataset = setup.dataset_version(
+        data_scientist,
+        frame.drop(columns=["income", "prediction"]),
+        name="floats",
+        target_column="label",
+        prediction_column="decided",
+        score_column="score",
+    )
+    assessment = run(
+        django_capture_on_commit_callbacks,
+        by=validator,
+        kind="performance",
+        dataset_version=dataset,
+    )
+    assert assessment.status == "succeeded", assessment.error_message
+    assert "roc_auc" in assessment.results["metrics"]
+
+
+def test_results_survive_the_databases_json_round_trip_byte_for_byte(adult, validator):
+    version, dataset = adult
+    assessment = request_assessment(
+        by=validator, kind="performance", model_version=version, dataset_version=dataset
+    )
+    run_ = state.claim(assessment.pk)
+    awkward = {"kind": "performance", "zero": -0.0, "big": 1e16, "huge": -3.5e300, "small": 1e-7}
+    stored = results_json.loads(results_json.to_bytes(awkward))
+    assert run_.succeed(
+        results=stored,
+        results_sha256=results_json.sha256(awkward),
+        provenance={},
+        timings={},
+        charts=[],
+    )
+    assessment.refresh_from_db()
+    assert results_json.sha256(assessment.results) == assessment.results_sha256
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reapers_fail_each_dead_run_once_and_spare_live_ones(data_scientist, validator):
+    import threading
+
+    version = setup.adult_model(data_scientist)
+    dataset = setup.adult_dataset(data_scientist, rows=50)
+    dead, alive = [], []
+    for i in range(12):
+        assessment = request_assessment(
+            by=validator,
+            kind="performance",
+            model_version=version,
+            dataset_version=dataset,
+            parameters={"seed": i},
+            enqueue=False,
+        )
+        state.claim(assessment.pk)
+        (dead if i % 2 else alive).append(assessment.pk)
+    Assessment.objects.filter(pk__in=dead).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
+    errors, reaped = [], []
+    barrier = threading.Barrier(6)
+
+    def reaper() -> None:
+        try:
+            barrier.wait()
+            reaped.extend(state.reap())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reaper) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(reaped) == sorted(dead)  # each exactly once
+    assert set(Assessment.objects.filter(pk__in=alive).values_list("status", flat=True)) == {
+        "running"
+    }
+    failures = AuditEvent.objects.filter(action="assessment.failed").count()
+    assert failures == len(dead)
+
+
+def test_the_reaper_resends_work_that_lost_messages_left_waiting(
+    adult, validator, settings, monkeypatch
+):
+    from governance.jobs import dispatch
+    from governance.models import AssessmentChunk
+
+    version, dataset = adult
+    sent = []
+    monkeypatch.setattr(dispatch, "enqueue", lambda pk: sent.append(("run", pk)))
+    monkeypatch.setattr(dispatch, "enqueue_chunk", lambda pk, chunk: sent.append(("chunk", chunk)))
+    monkeypatch.setattr(dispatch, "enqueue_finish", lambda pk: sent.append(("finish", pk)))
+    queued = request_assessment(
+        by=validator,
+        kind="performance",
+        model_version=version,
+        dataset_version=dataset,
+        enqueue=False,
+    )
+    chunked = request_assessment(
+        by=validator,
+        kind="explainability",
+        model_version=version,
+        dataset_version=dataset,
+        enqueue=False,
+    )
+    run_ = state.claim(chunked.pk)
+    waiting = AssessmentChunk.objects.create(assessment=chunked, index=0, row_start=0, row_stop=10)
+    AssessmentChunk.objects.create(
+        assessment=chunked, index=1, row_start=10, row_stop=20, status="succeeded"
+    )
+    run_.hand_over_to_chunks()
+    assert state.reap() == [] and sent == []  # nothing is old yet
+    later = timezone.now() + timedelta(seconds=settings.MODELGATE_REQUEUE_AFTER_SECONDS + 1)
+    assert state.reap(now=later) == []
+    assert ("run", queued.pk) in sent and ("chunk", waiting.pk) in sent
+    assert ("finish", chunked.pk) not in sent  # a chunk is still to do
+    sent.clear()
+    assert state.reap(now=later) == [] and sent == []  # re-sent once per period, not every pass
+    AssessmentChunk.objects.filter(pk=waiting.pk).update(status="succeeded")
+    much_later = later + timedelta(seconds=settings.MODELGATE_REQUEUE_AFTER_SECONDS + 1)
+    state.reap(now=much_later)
+    assert ("finish", chunked.pk) in sent
+    chunked.refresh_from_db()
+    assert chunked.stage == "merging chunks"

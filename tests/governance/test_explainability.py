@@ -30,8 +30,9 @@ from governance.assessments.explainability import (
 from governance.assessments.results_json import dumps
 from governance.demo_model import CATEGORICAL, NUMERIC, build_pipeline
 from governance.sandbox import SandboxError, SandboxOutput
-from governance.sandbox.explain import row_seed, trace_sources
+from governance.sandbox.explain import row_seed
 from governance.sandbox.explain_client import ExplainOutput, explain_in_sandbox
+from governance.sandbox.feature_sources import trace_sources
 from tests.governance.explain_builders import (
     KNN_TYPES,
     TREE,

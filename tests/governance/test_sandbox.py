@@ -167,6 +167,23 @@ def test_the_model_reaches_no_network_unix_socket_or_parent_process(
     assert seen["parent_signal"] == "No such process"
 
 
+def test_the_deployments_data_directories_are_hidden_from_the_model(isolated: None) -> None:
+    # Outside /tmp (always emptied), where var/ with the SQLite file and media usually lives.
+    private = Path(__file__).resolve().parents[2] / f".sandbox-test-{os.getpid()}"
+    private.mkdir()
+    try:
+        secret = private / "modelgate.sqlite3"
+        secret.write_bytes(b"SQLite format 3\x00")
+        params = {"read_file": str(secret)}
+        assert run_in_sandbox("probe", params, inputs={}).data["read_file"] == "ok"  # control
+        hidden = SandboxLimits(hidden_paths=(str(private),))
+        seen = run_in_sandbox("probe", params, inputs={}, limits=hidden).data
+        assert seen["read_file"] == "No such file or directory"
+    finally:
+        secret.unlink()
+        private.rmdir()
+
+
 def test_a_segfault_fails_as_crashed_with_the_signal_named(tmp_path: Path) -> None:
     error = failure(tmp_path, targets.Segfaults())
 

@@ -358,6 +358,11 @@ def _pos_label(task: str, y_true: np.ndarray, y_pred: np.ndarray, declared: Any)
 
     in_target = pd.unique(y_true).tolist()
     labels = sorted({*in_target, *pd.unique(y_pred).tolist()}, key=str)
+    if len(labels) > 2:
+        raise AssessmentInputError(
+            f"a binary assessment needs two labels; the target and the predictions together "
+            f"have {len(labels)}: {labels[:10]!r}"
+        )
     if declared is not None:
         if declared not in labels:
             raise AssessmentInputError(

@@ -107,7 +107,11 @@ def test_the_detail_page_shows_results_provenance_and_the_charts_as_images(
     with django_capture_on_commit_callbacks(execute=True):
         response = api(data_scientist).post(
             "/api/v1/assessments/",
-            {"kind": "fairness", "dataset": "vendor-decisions:1", "parameters": {"n_bootstrap": 0}},
+            {
+                "kind": "fairness",
+                "dataset": "vendor-decisions:1",
+                "parameters": {"n_bootstrap": 0, "pos_label": ">50K"},
+            },
             format="json",
         )
     assessment = Assessment.objects.get(pk=response.json()["id"])

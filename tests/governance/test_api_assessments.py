@@ -172,7 +172,11 @@ def test_a_predictions_only_fairness_assessment_needs_no_model(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/api/v1/assessments/",
-            {"kind": "fairness", "dataset": "vendor-scores:1", "parameters": {"n_bootstrap": 5}},
+            {
+                "kind": "fairness",
+                "dataset": "vendor-scores:1",
+                "parameters": {"n_bootstrap": 5, "pos_label": ">50K"},
+            },
             format="json",
         )
 
@@ -194,7 +198,11 @@ def test_a_chart_changed_on_disk_is_refused_and_an_unknown_chart_is_404(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/api/v1/assessments/",
-            {"kind": "fairness", "dataset": "vendor-scores:1", "parameters": {"n_bootstrap": 0}},
+            {
+                "kind": "fairness",
+                "dataset": "vendor-scores:1",
+                "parameters": {"n_bootstrap": 0, "pos_label": ">50K"},
+            },
             format="json",
         )
     assessment = Assessment.objects.get(pk=response.json()["id"])

@@ -85,7 +85,7 @@ def test_enqueued_it_follows_the_job_that_ran_at_commit_and_prints_disparities_p
     out, err = assess(
         "--predictions-only", "--kind", "fairness", "--dataset", "vendor:1",
         "--sensitive", "sex", "race", "--param", "n_bootstrap=5", "--param", "min_group_size=5",
-        "--as", "dana", "--enqueue",
+        "--param", "pos_label=>50K", "--as", "dana", "--enqueue",
     )  # fmt: skip
 
     assessment = Assessment.objects.get()

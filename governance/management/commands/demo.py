@@ -387,19 +387,25 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Audit chain: {verdict}")
         self.stdout.write("")
-        self.stdout.write(f"  Admin:         {base}/admin/")
-        self.stdout.write(f"  API docs:      {base}/api/docs/")
-        self.stdout.write(f"  Model version: {base}/api/v1/models/{MODEL}/versions/1/")
-        self.stdout.write(f"  Lineage:       {base}/api/v1/models/{MODEL}/versions/1/lineage/")
-        self.stdout.write(f"  Audit verify:  {base}/api/v1/audit-events/verify/")
+        self.stdout.write(f"  Admin:          {base}/admin/")
+        self.stdout.write(f"  API docs:       {base}/api/docs/")
+        self.stdout.write(f"  Model version:  {base}/api/v1/models/{MODEL}/versions/1/")
+        self.stdout.write(f"  Lineage:        {base}/api/v1/models/{MODEL}/versions/1/lineage/")
+        self.stdout.write(f"  Audit verify:   {base}/api/v1/audit-events/verify/")
         from governance.models import Assessment
 
         for assessment in Assessment.objects.filter(model_version=version).order_by("pk"):
             self.stdout.write(
-                f"  {assessment.kind.capitalize() + ':':<15}{base}/api/v1/assessments/"
+                f"  {assessment.kind.capitalize() + ':':<16}{base}/api/v1/assessments/"
                 f"{assessment.pk}/ (admin: {base}/admin/governance/assessment/{assessment.pk}/"
                 "change/)"
             )
+            chart = assessment.charts.filter(format="png").order_by("pk").first()
+            if chart is not None:
+                self.stdout.write(
+                    f"  {'':<16}chart: {base}/api/v1/assessments/{assessment.pk}/charts/"
+                    f"{chart.name}.png"
+                )
         self.stdout.write(
             f'  Try: curl -H "Authorization: Token <dana\'s token>" '
             f"{base}/api/v1/models/{MODEL}/versions/1/lineage/"

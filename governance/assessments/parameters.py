@@ -55,7 +55,9 @@ BY_KIND: dict[str, dict[str, Spec]] = {
         "max_evals": Spec(
             int, 0, 0, 100_000, "model-agnostic budget per row (0: 2 x features + 1)"
         ),
-        "chunk_rows": Spec(int, 10_000, 100, 10**7, "rows per chunk that one worker computes"),
+        "chunk_rows": Spec(
+            int, 50_000, 100, 10**7, "rows per chunk that one Celery worker computes"
+        ),
     },
 }
 TASKS = ("auto", "binary", "regression")

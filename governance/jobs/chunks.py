@@ -131,7 +131,7 @@ def finish(assessment_id: int) -> None:
             with storage.verified_copy(
                 chunk.result_key, sha256=chunk.result_sha256, size=chunk.result_size
             ) as path:
-                outputs.append(explain_job.from_npz(path))
+                outputs.append((chunk.row_start, chunk.row_stop, explain_job.from_npz(path)))
         timings["chunk_seconds"] = sum(c.seconds or 0.0 for c in chunks)
         run.report(88, "summarising SHAP values", force=True)
         the_plan = explain_job.plan(assessment)

@@ -109,30 +109,29 @@ def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
                 lambda: [dispatch.enqueue_chunk(assessment.pk, chunk_id) for chunk_id in ids]
             )
         raise Deferred
-    outputs = []
+    # Without workers to share them, chunks would only pay the sandbox's start-up (about 3 s of
+    # imports) again and again: one run computes every row, with the same values row for row.
+    run.report(10, "SHAP values", force=True)
     with _timed(timings, "shap"):
-        for index, (start, stop) in enumerate(bounds):
-            run.report(
-                10 + 75 * index / len(bounds),
-                f"SHAP values: chunk {index + 1} of {len(bounds)}",
-                force=True,
-            )
-            outputs.append(explain_rows(assessment, the_plan, start, stop))
+        output = explain_rows(assessment, the_plan, 0, len(the_plan.rows))
     run.report(86, "summarising SHAP values", force=True)
-    return outcome(assessment, the_plan, outputs, chunks=len(bounds))
+    return outcome(assessment, the_plan, [(0, len(the_plan.rows), output)], chunks=1)
 
 
 def outcome(
-    assessment: Assessment, the_plan: Plan, outputs: list[ExplainOutput], *, chunks: int
+    assessment: Assessment,
+    the_plan: Plan,
+    parts: list[tuple[int, int, ExplainOutput]],
+    *,
+    chunks: int,
 ) -> Any:
+    """The report and chart inputs from SHAP values of plan rows [start, stop), in any order."""
     from governance.assessments.charts import BeeswarmData
     from governance.jobs.runner import Outcome, _model_facts, provenance_of
 
     params = assessment.parameters
-    bounds = chunk_bounds(len(the_plan.rows), params["chunk_rows"])
-    rows, merged = merge_chunks(
-        [(the_plan.rows[a:b], output) for (a, b), output in zip(bounds, outputs, strict=True)]
-    )
+    rows, merged = merge_chunks([(the_plan.rows[a:b], output) for a, b, output in parts])
+    outputs = [output for _, _, output in parts]
     results = report_for(
         merged,
         row_index=rows,

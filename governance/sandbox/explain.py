@@ -474,7 +474,7 @@ def _permutation(
     base = np.zeros(len(values))
     for i, row in enumerate(encoding.rows):
         # shap draws permutations from numpy's global generator.
-        np.random.seed(row_seed(seed, row))
+        np.random.seed(row_seed(seed, encoding.keys[i]))
         explanation = _model_call(
             "explaining", lambda row=row: explainer(row[None, :], max_evals=budget, silent=True)
         )
@@ -493,9 +493,9 @@ def _permutation(
     return Explained(values, base, output, method)
 
 
-def row_seed(seed: int, row: np.ndarray) -> int:
-    """A row's own seed: the same row gets the same permutations in whatever chunk it is."""
-    return zlib.crc32(np.ascontiguousarray(row, dtype=np.float64).tobytes(), seed & 0xFFFFFFFF)
+def row_seed(seed: int, key: bytes) -> int:
+    """A row's own seed (from its key, see _Encoding): the same in whatever chunk the row is."""
+    return zlib.crc32(key, seed & 0xFFFFFFFF)
 
 
 def _output_function(model: Any) -> tuple[Callable[[Any], np.ndarray], str]:
@@ -532,7 +532,12 @@ class _Encoding:
         if not self.frame:
             self.rows = np.asarray(rows, dtype=np.float64)
             self.background = np.asarray(background, dtype=np.float64)
+            self.keys = [row.tobytes() for row in np.ascontiguousarray(self.rows)]
             return
+        # A row's key comes from its own values, never from codes that depend on the other rows
+        # of the chunk: the same row then gets the same permutations in any chunk.
+        hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
+        self.keys = [int(h).to_bytes(8, "little") for h in hashed]
         both = pd.concat([rows, background], ignore_index=True)
         self.columns, self.dtypes = rows.columns, rows.dtypes
         self.uniques: dict[Any, Any] = {}

@@ -455,20 +455,30 @@ def test_explainability_of_the_demo_pipeline_is_exact_and_charted(
 
 
 def test_explaining_in_chunks_gives_the_same_results_as_one_pass(
-    adult, validator, django_capture_on_commit_callbacks
+    adult, validator, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from governance.jobs import dispatch
+
     version, dataset = adult
     common = dict(
         by=validator, kind="explainability", model_version=version, dataset_version=dataset
     )
     whole = run(django_capture_on_commit_callbacks, **common, parameters={"max_rows": 250})
+    # As with Celery workers: chunks queued as tasks (run inline here), then one merge.
+    monkeypatch.setattr(dispatch, "distributed", lambda: True)
     chunked = run(
         django_capture_on_commit_callbacks,
         **common,
         parameters={"max_rows": 250, "chunk_rows": 100},
     )
     assert whole.status == chunked.status == "succeeded", chunked.error_message
+    assert whole.provenance["sample_sizes"]["chunks"] == 1
     assert chunked.provenance["sample_sizes"]["chunks"] == 3
+    assert [(c.row_start, c.row_stop) for c in chunked.chunks.all()] == [
+        (0, 100),
+        (100, 200),
+        (200, 250),
+    ]
     for name in (
         "global_importance",
         "global_importance_encoded",

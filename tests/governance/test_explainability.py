@@ -356,8 +356,10 @@ def test_a_model_without_an_exact_explainer_is_explained_by_seeded_permutation(
         lambda z: model.predict_proba(pd.DataFrame(z, columns=NUMERIC))[:, 1],
         shap.maskers.Independent(numeric(background).to_numpy(dtype=float), max_samples=30),
     )
+    keys = pd.util.hash_pandas_object(numeric(rows), index=False).to_numpy(dtype=np.uint64)
     for i, row in enumerate(numeric(rows).to_numpy(dtype=float)):
-        np.random.seed(row_seed(11, row))  # shap draws from the global generator
+        # shap draws from the global generator; each row is seeded from its own values.
+        np.random.seed(row_seed(11, int(keys[i]).to_bytes(8, "little")))
         direct = explainer(row[None, :], max_evals=13, silent=True)
         np.testing.assert_allclose(output.values[i], direct.values[0], rtol=0, atol=1e-12)
         assert output.base_values[i] == pytest.approx(direct.base_values[0], abs=1e-12)

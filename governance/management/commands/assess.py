@@ -240,22 +240,23 @@ def key_results(kind: str, results: dict[str, Any]) -> list[str]:
     """A few lines a person reads first; the rest is in the API and the admin."""
     if kind == AssessmentKind.FAIRNESS:
         lines = []
-        for feature, named in (results.get("disparities") or {}).items():
+        for feature, named in sorted((results.get("disparities") or {}).items()):
             parts = [
                 f"{name} {_number(value)}"
-                for name, value in named.items()
+                # Sorted: PostgreSQL's jsonb hands keys back in its own order.
+                for name, value in sorted(named.items())
                 if name.endswith(("_difference", "_ratio"))
             ]
             if not parts:  # regression: the largest gap of each metric
                 parts = [
                     f"max {metric} gap {_number(gap.get('difference'))}"
-                    for metric, gap in (named.get("max_gap") or {}).items()
+                    for metric, gap in sorted((named.get("max_gap") or {}).items())
                 ]
             lines.append(f"disparities by {feature}: {', '.join(parts) or 'n/a'}")
         return lines or ["no disparities computed"]
     if kind == AssessmentKind.PERFORMANCE:
         metrics = results.get("metrics") or {}
-        return [f"{name}: {_number(value)}" for name, value in metrics.items()]
+        return [f"{name}: {_number(value)}" for name, value in sorted(metrics.items())]
     importance = results.get("global_importance") or {}
     ranking = results.get("ranking") or sorted(importance, key=lambda name: -importance[name])
     lines = [

@@ -112,7 +112,7 @@ def _headline(results: dict[str, Any]) -> str:
         return f"accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}"
     if results["kind"] == "fairness":
         parts = []
-        for feature, values in results["disparities"].items():
+        for feature, values in sorted(results["disparities"].items()):
             gap = values.get("equalized_odds_difference")
             if isinstance(gap, dict):
                 gap = gap.get("value")

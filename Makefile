@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
-	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) "$$script" $(ARGS); done
+	@set -e; for script in bench/[!_]*.py; do echo "== $$script"; $(PY) "$$script" $(ARGS); done
 
 # The OpenAPI document, validated; drf-spectacular warnings fail the target.
 schema: $(STAMP)

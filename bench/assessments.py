@@ -31,10 +31,12 @@ nothing about speed.
 
 import argparse
 import contextlib
+import ctypes
 import gc
 import io
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,6 +156,7 @@ from django.db import connection  # noqa: E402
 
 from core import roles  # noqa: E402
 from core.models import Team  # noqa: E402
+from governance.assessments import parameters as assessment_parameters  # noqa: E402
 from governance.assessments.fairness import fairness_report  # noqa: E402
 from governance.assessments.performance import performance_report  # noqa: E402
 from governance.jobs import explain_job, runner  # noqa: E402
@@ -203,6 +206,9 @@ def _status_kb(field_name: str) -> int:
 def reset_peak_rss() -> int:
     """Reset this process's VmHWM to its current RSS (Linux), and return that RSS in bytes."""
     gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        # Freed heap that glibc keeps would otherwise hide the job's growth inside the baseline.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     with contextlib.suppress(OSError):  # not Linux: the peak then covers the whole process
         Path("/proc/self/clear_refs").write_text("5")
     return _status_kb("VmRSS") * 1024
@@ -234,6 +240,7 @@ class Measured:
     sandbox_runs: int = 0
     sandbox_startup: float = 0.0
     job_rss_delta: int = 0
+    job_rss_start: int = 0  # this process's RSS when the job started (after trimming the heap)
     child_peak_rss: int = 0
     error: str = ""
     note: str = ""
@@ -296,7 +303,8 @@ def parameters_for(kind: str, family: str, rows: int) -> dict[str, Any]:
 
 def run_job(
     user: User, kind: str, version: ModelVersion, dataset: DatasetVersion, params: dict[str, Any]
-) -> tuple[Assessment, float, int, list[dict[str, Any]]]:
+) -> tuple[Assessment, float, tuple[int, int], list[dict[str, Any]]]:
+    """(assessment, wall seconds, (RSS at start, peak growth), the sandbox runs' details)"""
     sensitive = list(bench_models.SENSITIVE.values()) if kind == "fairness" else None
     assessment = request_assessment(
         by=user,
@@ -314,7 +322,7 @@ def run_job(
     seconds = time.perf_counter() - started
     grown = max(0, peak_rss() - before)
     assessment.refresh_from_db()
-    return assessment, seconds, grown, list(SANDBOX_RUNS)
+    return assessment, seconds, (before, grown), list(SANDBOX_RUNS)
 
 
 def raw_call(
@@ -375,8 +383,9 @@ def measure(
     features: list[str],
 ) -> Measured:
     params = parameters_for(kind, trained.family, len(frame))
-    assessment, seconds, grown, runs = run_job(user, kind, version, dataset, params)
+    assessment, seconds, (before, grown), runs = run_job(user, kind, version, dataset, params)
     result = Measured(size, trained.family, kind, job_seconds=seconds, job_rss_delta=grown)
+    result.job_rss_start = before
     result.timings = dict(assessment.timings)
     result.sandbox_runs = len(runs)
     result.sandbox_startup = sum(sandbox_startup(d) for d in runs)
@@ -387,7 +396,7 @@ def measure(
     if kind == "explainability":
         result.rows = int(assessment.provenance["rows_used"])
         method = assessment.results.get("method", {}) if assessment.results else {}
-        result.note = f"{result.sandbox_runs} chunks; {method.get('explainer', '')}"
+        result.note = str(method.get("explainer", ""))
     else:
         result.rows = len(frame)
     gc.collect()
@@ -491,6 +500,27 @@ def wait_ready(logs: list[Path], timeout: float = 120) -> None:
     raise RuntimeError(f"Celery workers not ready after {timeout} s; see {logs}")
 
 
+def wait_finished(
+    assessment: Assessment, workers: list[tuple[subprocess.Popen, Path]], timeout: float = 3600
+) -> None:
+    """Until the assessment ends; a worker that died or a task nobody took ends the wait."""
+    deadline = time.monotonic() + timeout
+    queued_until = time.monotonic() + 120
+    while True:
+        assessment.refresh_from_db()
+        if assessment.status in ("succeeded", "failed"):
+            return
+        dead = [process.pid for process, _ in workers if process.poll() is not None]
+        stuck = assessment.status == "queued" and time.monotonic() > queued_until
+        if dead or stuck or time.monotonic() > deadline:
+            tail = workers[0][1].read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"assessment {assessment.pk} is {assessment.status} ({assessment.stage}); "
+                f"dead workers {dead}; first worker's log ends:\n{tail}"
+            )
+        time.sleep(0.2)
+
+
 def scaling_run(
     user: User, version: ModelVersion, dataset: DatasetVersion, workers: int
 ) -> dict[str, Any]:
@@ -520,11 +550,7 @@ def scaling_run(
                 "seed": workers,  # a new request each time, never "already running"
             },
         )
-        while True:
-            assessment.refresh_from_db()
-            if assessment.status in ("succeeded", "failed"):
-                break
-            time.sleep(0.2)
+        wait_finished(assessment, started_workers)
         seconds = time.perf_counter() - started
     finally:
         settings.MODELGATE_JOBS, settings.CELERY_BROKER_URL = previous[:2]
@@ -569,10 +595,13 @@ def print_results(results: list[Measured]) -> None:
             f"{r.sandbox_startup:>10.1f} {mb(r.job_rss_delta):>10} {mb(r.child_peak_rss):>10}"
         )
     print()
-    print("Where the job's time goes (job timings in s; raw parts timed here):")
+    print(
+        "Where the job's time goes (job timings in s; RSS start: this process's RSS when the "
+        "job began, the base of 'job RSS +'; runs: sandbox runs; raw parts timed here):"
+    )
     header = (
         f"{'size':>5} {'model':<9} {'kind':<14} {'read':>6} {'predict':>8} {'compute':>8} "
-        f"{'shap':>7} {'charts':>7} {'total':>7} | {'runs':>4} {'raw parts'}"
+        f"{'shap':>7} {'charts':>7} {'total':>7} | {'RSS start':>9} {'runs':>4} {'raw parts'}"
     )
     print(header)
     print("-" * (len(header) + 30))
@@ -582,15 +611,31 @@ def print_results(results: list[Measured]) -> None:
         print(
             f"{r.size:>5} {r.family:<9} {r.kind:<14} {t.get('read_dataset', 0):>6.2f} "
             f"{t.get('predict', 0):>8.2f} {t.get('compute', 0):>8.2f} {t.get('shap', 0):>7.2f} "
-            f"{t.get('charts', 0):>7.2f} {t.get('total', 0):>7.2f} | {r.sandbox_runs:>4} {parts}"
-            + (f"  [{r.note}]" if r.note else "")
+            f"{t.get('charts', 0):>7.2f} {t.get('total', 0):>7.2f} | {mb(r.job_rss_start):>9} "
+            f"{r.sandbox_runs:>4} {parts}" + (f"  [{r.note}]" if r.note else "")
         )
+
+
+def code_state() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = [line for line in git("status", "--porcelain").splitlines() if line]
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
+        f" with {len(changed)} uncommitted change(s)" if changed else ""
+    )
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
     call_command("migrate", verbosity=0)
     user = bench_user()
-    print(f"database: {connection.vendor}; work directory: {WORK}")
+    print(f"database: {connection.vendor}; work directory: {WORK} (removed when done)")
+    print(f"code: {code_state()}; load average at start: {load()}")
     print(
         f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; sandbox threads: 1; "
         f"skops trusted types added: {', '.join(bench_models.SKOPS_TRUSTED_TYPES)}"
@@ -614,11 +659,13 @@ def main() -> None:
             f"{len(t.artifact) / MB:.1f} MB artifact; test ROC AUC {t.test_auc:.3f}; "
             f"trained in {t.seconds:.1f} s"
         )
+    chunk_default = assessment_parameters.BY_KIND["explainability"]["chunk_rows"].default
+    default_chunk_rows = f"service default ({chunk_default:,})"
     print(
         f"\nexplainability max_rows: all rows up to {ARGS.explain_rows:,}, then "
         f"{ARGS.explain_rows:,} sampled; random forest capped at {ARGS.forest_explain_rows:,} "
         f"at every size. chunk_rows: "
-        f"{ARGS.chunk_rows or 'service default (10,000)'}. fairness: sex and race, "
+        f"{ARGS.chunk_rows or default_chunk_rows}. fairness: sex and race, "
         f"{ARGS.bootstrap} bootstrap resamples. rows/s counts explained rows for explainability."
     )
 
@@ -713,8 +760,11 @@ def main() -> None:
         print(f"  {len(over)} of {len(worst)} jobs over 1.3x their raw calls.")
         startups = [r.sandbox_startup / r.sandbox_runs for r in worst if r.sandbox_runs]
         print(f"  sandbox start-up per run: median {float(np.median(startups)):.1f} s")
+    print(f"  load average at the end: {load()} (other processes share these cores)")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(f"  largest child process over the whole run (RUSAGE_CHILDREN ru_maxrss): {mb(children)}")
+    connection.close()
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
     run.report(10, "SHAP values", force=True)
     with _timed(timings, "shap"):
         output = explain_rows(assessment, the_plan, 0, len(the_plan.rows))
+    timings["sandbox_peak_rss_bytes"] = output.details.get("peak_rss_bytes") or 0
     run.report(86, "summarising SHAP values", force=True)
     return outcome(assessment, the_plan, [(0, len(the_plan.rows), output)], chunks=1)
 
@@ -148,7 +149,6 @@ def outcome(
         "background_rows": (
             len(the_plan.background) if method.get("background_rows") is not None else 0
         ),
-        "chunks": chunks,
     }
     provenance = provenance_of(
         assessment,
@@ -160,6 +160,7 @@ def outcome(
         results=results,
         provenance=provenance,
         chart_inputs={"beeswarm": BeeswarmData(columns=columns, values=values, data=data)},
+        execution={"chunks": chunks},
     )
 
 

@@ -74,6 +74,9 @@ class Outcome:
     results: dict[str, Any]
     provenance: dict[str, Any]
     chart_inputs: dict[str, Any] = field(default_factory=dict)
+    # How it was executed (chunks...): kept with the timings, never in the results, because it
+    # must not change them.
+    execution: dict[str, Any] = field(default_factory=dict)
 
 
 def execute(assessment_id: int) -> None:
@@ -97,6 +100,7 @@ def guarded(run: Run, work: Callable[[dict[str, float]], Outcome]) -> None:
             with _timed(timings, "charts"):
                 charts = store_charts(outcome)
         provenance = outcome.provenance
+        timings.update(outcome.execution)
         results = {**outcome.results, "provenance": provenance}
         encoded = results_json.to_bytes(results)
         timings["total"] = time.monotonic() - started
@@ -248,9 +252,12 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
                 trusted_types=settings.MODELGATE_SKOPS_TRUSTED_TYPES,
                 allow_pickle=settings.MODELGATE_ALLOW_PICKLE,
                 want_proba=True,
+                # Labels from predict() are only used when asked for, or for regression.
+                want_labels=params["decision"] == "predictions" or params["task"] == "regression",
                 limits=sandbox_limits(),
             )
         model_facts = _model_facts(predicted.details, predicted.classes)
+        timings["sandbox_peak_rss_bytes"] = predicted.details.get("peak_rss_bytes") or 0
         task = _task(params["task"], frame[target].to_numpy(), predicted.classes, has_model=True)
         if task == "binary":
             if not predicted.classes or len(predicted.classes) != 2:

@@ -160,12 +160,14 @@ def predict(job: Job) -> Outcome:
         trusted_types=job.params["trusted_types"],
         allow_pickle=job.params["allow_pickle"],
     )
-    job.stage("predicting")
-    predictions = model.predict(features)
     probabilities = None
     if job.params.get("want_proba") and hasattr(model, "predict_proba"):
         job.stage("predicting probabilities")
         probabilities = model.predict_proba(features)
+    predictions = None
+    if probabilities is None or job.params.get("want_labels", True):
+        job.stage("predicting")
+        predictions = model.predict(features)
     inner = getattr(model, "estimator", getattr(model, "booster", model))
     return Outcome(
         arrays={"predictions": predictions, "probabilities": probabilities},

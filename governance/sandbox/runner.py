@@ -123,7 +123,7 @@ class SandboxOutput:
 class SandboxResult:
     """Predictions of one model on one feature table, made in the sandbox."""
 
-    predictions: np.ndarray
+    predictions: np.ndarray | None  # None only when probabilities came and labels were not asked
     probabilities: np.ndarray | None  # (rows, classes), when asked for and the model has them
     classes: list[Any] | None
     details: dict[str, Any]  # model class, feature names, timings, peak memory, isolation...
@@ -196,6 +196,7 @@ def predict_in_sandbox(
     trusted_types: Sequence[str],
     allow_pickle: bool,
     want_proba: bool,
+    want_labels: bool = True,
     limits: SandboxLimits = SandboxLimits(),
 ) -> SandboxResult:
     """Load an artifact with registry.artifacts.load_model in the sandbox and predict on `data`
@@ -209,6 +210,8 @@ def predict_in_sandbox(
             "trusted_types": list(trusted_types),
             "allow_pickle": allow_pickle,
             "want_proba": want_proba,
+            # False: when there are probabilities, skip predict() (half the time on large data).
+            "want_labels": want_labels,
         },
         inputs={"artifact": Path(artifact_path), "features": data},
         limits=limits,
@@ -217,8 +220,10 @@ def predict_in_sandbox(
     predictions = output.arrays.get("predictions")
     probabilities = output.arrays.get("probabilities")
     context = {"stage": "predicting", "details": output.details}
-    if predictions is None or predictions.ndim == 0 or predictions.shape[0] != rows:
-        shape = None if predictions is None else predictions.shape
+    if predictions is None and (want_labels or probabilities is None):
+        raise _invalid("the model returned no predictions", context)
+    if predictions is not None and (predictions.ndim == 0 or predictions.shape[0] != rows):
+        shape = predictions.shape
         raise _invalid(f"the model returned predictions of shape {shape} for {rows} rows", context)
     if probabilities is not None and (
         probabilities.ndim != 2

@@ -472,8 +472,7 @@ def test_explaining_in_chunks_gives_the_same_results_as_one_pass(
         parameters={"max_rows": 250, "chunk_rows": 100},
     )
     assert whole.status == chunked.status == "succeeded", chunked.error_message
-    assert whole.provenance["sample_sizes"]["chunks"] == 1
-    assert chunked.provenance["sample_sizes"]["chunks"] == 3
+    assert whole.timings["chunks"] == 1 and chunked.timings["chunks"] == 3
     assert [(c.row_start, c.row_stop) for c in chunked.chunks.all()] == [
         (0, 100),
         (100, 200),
@@ -666,3 +665,23 @@ def test_the_reaper_resends_work_that_lost_messages_left_waiting(
     assert ("finish", chunked.pk) in sent
     chunked.refresh_from_db()
     assert chunked.stage == "merging chunks"
+
+
+def test_a_models_own_labels_are_used_only_when_asked_for(
+    adult, validator, django_capture_on_commit_callbacks
+):
+    version, dataset = adult
+    common = dict(by=validator, kind="performance", model_version=version, dataset_version=dataset)
+    thresholded = run(django_capture_on_commit_callbacks, **common, parameters={"threshold": 0.3})
+    labelled = run(
+        django_capture_on_commit_callbacks, **common, parameters={"decision": "predictions"}
+    )
+    assert thresholded.status == labelled.status == "succeeded", labelled.error_message
+    assert thresholded.results["parameters"]["y_pred_source"] == "y_score >= 0.3"
+    assert labelled.results["parameters"]["y_pred_source"] == "y_pred"
+    frame = setup.adult_rows("test", 400)
+    model = load_version(version)
+    y = (frame["income"] == ">50K").astype(int).to_numpy()
+    expected = skm.accuracy_score(y, model.predict(frame[version.feature_names]))
+    assert abs(labelled.results["metrics"]["accuracy"] - expected) < 1e-12
+    assert thresholded.timings["sandbox_peak_rss_bytes"] > 0

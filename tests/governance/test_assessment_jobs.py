@@ -685,3 +685,29 @@ def test_a_models_own_labels_are_used_only_when_asked_for(
     expected = skm.accuracy_score(y, model.predict(frame[version.feature_names]))
     assert abs(labelled.results["metrics"]["accuracy"] - expected) < 1e-12
     assert thresholded.timings["sandbox_peak_rss_bytes"] > 0
+
+
+def test_the_reap_command_fails_abandoned_runs(adult, validator):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    version, dataset = adult
+    assessment = request_assessment(
+        by=validator,
+        kind="performance",
+        model_version=version,
+        dataset_version=dataset,
+        enqueue=False,
+    )
+    state.claim(assessment.pk)
+    out = StringIO()
+    call_command("reap_assessments", stdout=out)
+    assert out.getvalue().strip() == "no abandoned assessment"
+    Assessment.objects.filter(pk=assessment.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    call_command("reap_assessments", stdout=out)
+    assert f"failed 1 abandoned assessment(s): #{assessment.pk}" in out.getvalue()
+    assessment.refresh_from_db()
+    assert assessment.status == "failed" and assessment.error_code == "worker_lost"

@@ -61,7 +61,7 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _two_valued(arr: np.ndarray, name: str) -> list[Any]:
+def two_valued(arr: np.ndarray, name: str) -> list[Any]:
     distinct = [_scalar(v) for v in pd.unique(arr)]
     if len(distinct) > 2:
         shown = ", ".join(repr(v) for v in sorted(distinct, key=str)[:10])
@@ -80,7 +80,7 @@ def binarize(labels: Any, pos_label: Hashable = 1, *, name: str = "labels") -> n
     labels with pos_label=1 pass even when one class is absent, so an all-negative slice works.
     """
     arr = as_1d(labels, name)
-    distinct = _two_valued(arr, name)
+    distinct = two_valued(arr, name)
     hits = arr == pos_label
     already_01 = pos_label == 1 and all(v in (0, 1) for v in distinct)
     if not hits.any() and not already_01:
@@ -109,8 +109,8 @@ def binary_predictions(
         raw = as_1d(y_pred, "y_pred")
         # A model may never predict the positive class, so y_pred need not contain pos_label,
         # but it must speak the same labels as y_true (0/1 against ">50K" is a mapping bug).
-        allowed = [*_two_valued(as_1d(y_true, "y_true"), "y_true"), pos_label]
-        strangers = [v for v in _two_valued(raw, "y_pred") if v not in allowed]
+        allowed = [*two_valued(as_1d(y_true, "y_true"), "y_true"), pos_label]
+        strangers = [v for v in two_valued(raw, "y_pred") if v not in allowed]
         if strangers:
             raise AssessmentInputError(
                 f"y_pred has labels that y_true does not: {', '.join(map(repr, strangers))}"

@@ -61,8 +61,13 @@ def execute_chunk(chunk_id: int) -> None:
 
     try:
         with heartbeat, watching(check):
-            the_plan = explain_job.plan(assessment)
-            output = explain_job.explain_rows(assessment, the_plan, chunk.row_start, chunk.row_stop)
+            output = explain_job.explain_rows(
+                assessment,
+                explain_job.select(assessment),
+                explain_job.read_features(assessment),
+                chunk.row_start,
+                chunk.row_stop,
+            )
             key, sha, size = storage.put_bytes("assessment-chunks", explain_job.to_npz(output))
     except state.LeaseLost:
         return
@@ -134,7 +139,7 @@ def finish(assessment_id: int) -> None:
                 outputs.append((chunk.row_start, chunk.row_stop, explain_job.from_npz(path)))
         timings["chunk_seconds"] = sum(c.seconds or 0.0 for c in chunks)
         run.report(88, "summarising SHAP values", force=True)
-        the_plan = explain_job.plan(assessment)
-        return explain_job.outcome(assessment, the_plan, outputs, chunks=len(chunks))
+        selection = explain_job.select(assessment)  # from the record: no file is read here
+        return explain_job.outcome(assessment, selection, outputs, chunks=len(chunks))
 
     guarded(run, merge)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from governance.assessments.inputs import AssessmentInputError
+from governance.assessments.inputs import AssessmentInputError, two_valued
 from registry import storage
 from registry.models import DatasetVersion, ModelVersion
 
@@ -90,13 +90,7 @@ def encode_target(values: pd.Series, model_version: ModelVersion | None) -> np.n
 
 
 def check_binary(values: pd.Series) -> None:
-    distinct = pd.unique(values.dropna())
-    if len(distinct) > 2:
-        shown = ", ".join(repr(v) for v in sorted(map(str, distinct))[:10])
-        raise AssessmentInputError(
-            f"the target column {values.name!r} must be binary for a binary classifier's "
-            f"metrics, but it has {len(distinct)} distinct values: {shown}"
-        )
+    two_valued(values.dropna().to_numpy(), f"the target column {values.name!r}")
 
 
 def check_target_matches(y_true: np.ndarray, classes: list[Any]) -> None:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from governance.assessments.explainability import aggregate_by_source, merge_chunks, report_for
+from governance.assessments.inputs import AssessmentInputError
 from governance.jobs import dispatch, evaluation_data
 from governance.jobs.state import Run
 from governance.models import Assessment, AssessmentChunk
@@ -26,10 +27,13 @@ from registry import storage
 
 
 @dataclass(frozen=True)
-class Plan:
-    features: pd.DataFrame  # every row of the dataset, the model's columns
+class Selection:
+    """Which dataset rows are explained, and which form the background sample. Derived from the
+    recorded row count and the parameters alone, so choosing them reads no file: the job that
+    hands out chunks and the merge never load the dataset."""
+
     rows: np.ndarray  # dataset row numbers to explain, ascending
-    background: pd.DataFrame
+    background: np.ndarray  # dataset row numbers of the background sample, ascending
     rows_in_dataset: int
 
     @property
@@ -37,15 +41,10 @@ class Plan:
         return len(self.rows) < self.rows_in_dataset
 
 
-def plan(assessment: Assessment) -> Plan:
-    dataset, version = assessment.dataset_version, assessment.model_version
-    params = assessment.parameters
-    columns = evaluation_data.feature_columns(dataset, version)
-    features = evaluation_data.read_columns(dataset, columns)[columns]
-    n = len(features)
+def select(assessment: Assessment) -> Selection:
+    dataset, params = assessment.dataset_version, assessment.parameters
+    n = dataset.row_count  # read_columns checks the file against it
     if n == 0:
-        from governance.assessments.inputs import AssessmentInputError
-
         raise AssessmentInputError(f"dataset {dataset} has no rows to explain")
     rng = np.random.default_rng(params["seed"])
     if n > params["max_rows"]:
@@ -54,29 +53,40 @@ def plan(assessment: Assessment) -> Plan:
         rows = np.arange(n)
     background_rng = np.random.default_rng([params["seed"], 1])
     take = min(params["background_rows"], n)
-    background = features.iloc[np.sort(background_rng.choice(n, size=take, replace=False))]
-    return Plan(features, rows, background.reset_index(drop=True), n)
+    background = np.sort(background_rng.choice(n, size=take, replace=False))
+    return Selection(rows, background, n)
+
+
+def read_features(assessment: Assessment) -> pd.DataFrame:
+    """Every row of the dataset, the model's columns only."""
+    dataset, version = assessment.dataset_version, assessment.model_version
+    columns = evaluation_data.feature_columns(dataset, version)
+    return evaluation_data.read_columns(dataset, columns)[columns]
 
 
 def chunk_bounds(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
 
 
-def explain_rows(assessment: Assessment, the_plan: Plan, start: int, stop: int) -> ExplainOutput:
-    """SHAP values of plan rows [start, stop) computed in the sandbox."""
-    version = assessment.model_version
-    params = assessment.parameters
+def explain_rows(
+    assessment: Assessment,
+    selection: Selection,
+    features: pd.DataFrame,
+    start: int,
+    stop: int,
+) -> ExplainOutput:
+    """SHAP values of selected rows [start, stop) computed in the sandbox."""
     from governance.jobs.runner import sandbox_limits
 
-    rows = the_plan.rows[start:stop]
+    version, params = assessment.model_version, assessment.parameters
     with storage.verified_copy(
         version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
     ) as artifact:
         return explain_in_sandbox(
             artifact,
             version.artifact_format,
-            the_plan.features.iloc[rows].reset_index(drop=True),
-            background=the_plan.background,
+            features.iloc[selection.rows[start:stop]].reset_index(drop=True),
+            background=features.iloc[selection.background].reset_index(drop=True),
             trusted_types=settings.MODELGATE_SKOPS_TRUSTED_TYPES,
             allow_pickle=settings.MODELGATE_ALLOW_PICKLE,
             params={
@@ -90,12 +100,10 @@ def explain_rows(assessment: Assessment, the_plan: Plan, start: int, stop: int) 
 
 
 def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
-    from governance.jobs.runner import Deferred, _timed
+    from governance.jobs.runner import Deferred, timed
 
-    run.report(3, "reading the dataset", force=True)
-    with _timed(timings, "read_dataset"):
-        the_plan = plan(assessment)
-    bounds = chunk_bounds(len(the_plan.rows), assessment.parameters["chunk_rows"])
+    selection = select(assessment)
+    bounds = chunk_bounds(len(selection.rows), assessment.parameters["chunk_rows"])
     if len(bounds) > 1 and dispatch.distributed():
         with transaction.atomic():
             chunks = AssessmentChunk.objects.bulk_create(
@@ -111,27 +119,31 @@ def compute(assessment: Assessment, run: Run, timings: dict[str, float]) -> Any:
         raise Deferred
     # Without workers to share them, chunks would only pay the sandbox's start-up (about 3 s of
     # imports) again and again: one run computes every row, with the same values row for row.
+    run.report(3, "reading the dataset", force=True)
+    with timed(timings, "read_dataset"):
+        features = read_features(assessment)
     run.report(10, "SHAP values", force=True)
-    with _timed(timings, "shap"):
-        output = explain_rows(assessment, the_plan, 0, len(the_plan.rows))
+    with timed(timings, "shap"):
+        output = explain_rows(assessment, selection, features, 0, len(selection.rows))
     timings["sandbox_peak_rss_bytes"] = output.details.get("peak_rss_bytes") or 0
     run.report(86, "summarising SHAP values", force=True)
-    return outcome(assessment, the_plan, [(0, len(the_plan.rows), output)], chunks=1)
+    return outcome(assessment, selection, [(0, len(selection.rows), output)], chunks=1)
 
 
 def outcome(
     assessment: Assessment,
-    the_plan: Plan,
+    selection: Selection,
     parts: list[tuple[int, int, ExplainOutput]],
     *,
     chunks: int,
 ) -> Any:
-    """The report and chart inputs from SHAP values of plan rows [start, stop), in any order."""
+    """The report and chart inputs from SHAP values of selected rows [start, stop), in any
+    order."""
     from governance.assessments.charts import BeeswarmData
-    from governance.jobs.runner import Outcome, _model_facts, provenance_of
+    from governance.jobs.runner import Outcome, model_facts, provenance_of
 
     params = assessment.parameters
-    rows, merged = merge_chunks([(the_plan.rows[a:b], output) for a, b, output in parts])
+    rows, merged = merge_chunks([(selection.rows[a:b], output) for a, b, output in parts])
     outputs = [output for _, _, output in parts]
     results = report_for(
         merged,
@@ -139,22 +151,22 @@ def outcome(
         sensitive_features=list(assessment.sensitive_features),
         n_local=params["n_local"],
         seed=params["seed"],
-        rows_in_dataset=the_plan.rows_in_dataset,
-        sampled=the_plan.sampled,
+        rows_in_dataset=selection.rows_in_dataset,
+        sampled=selection.sampled,
     )
     columns, values, data = aggregate_by_source(merged.values, merged.data, merged.source_columns)
     method = merged.method
     sample_sizes = {
-        "rows_explained": len(the_plan.rows),
+        "rows_explained": len(selection.rows),
         "background_rows": (
-            len(the_plan.background) if method.get("background_rows") is not None else 0
+            len(selection.background) if method.get("background_rows") is not None else 0
         ),
     }
     provenance = provenance_of(
         assessment,
-        rows_used=len(the_plan.rows),
+        rows_used=len(selection.rows),
         sample_sizes=sample_sizes,
-        model_facts=_model_facts(outputs[0].details, None),
+        model_facts=model_facts(outputs[0].details, None),
     )
     return Outcome(
         results=results,

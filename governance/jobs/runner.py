@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from core.errors import IntegrityFailure, ModelGateError
+from core.errors import ModelGateError
 from governance.assessments import results_json
 from governance.assessments.inputs import AssessmentInputError
 from governance.jobs import evaluation_data, state
@@ -60,11 +60,11 @@ class Deferred(Exception):
     """The work went to chunk workers; the assessment finishes when the last chunk is merged."""
 
 
-class AssessmentFailure(Exception):
+class AssessmentFailure(ModelGateError):
+    """The job found, from the data or the model, that the assessment cannot be computed."""
+
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 @dataclass
@@ -97,7 +97,7 @@ def guarded(run: Run, work: Callable[[dict[str, float]], Outcome]) -> None:
         with run.keep_alive(), watching(_sandbox_watcher(run)):
             outcome = work(timings)
             run.report(92, "drawing charts", force=True)
-            with _timed(timings, "charts"):
+            with timed(timings, "charts"):
                 charts = store_charts(outcome)
         provenance = outcome.provenance
         timings.update(outcome.execution)
@@ -125,14 +125,10 @@ def guarded(run: Run, work: Callable[[dict[str, float]], Outcome]) -> None:
 
 def describe_failure(exc: BaseException) -> tuple[str, str]:
     """(reason code, message) for a failed job, fit to show to the person who asked for it."""
-    if isinstance(exc, AssessmentFailure):
-        return exc.code, exc.message
     if isinstance(exc, SandboxError):
         return exc.code, f"the model failed in the sandbox: {exc.detail}"
     if isinstance(exc, AssessmentInputError):
         return "invalid_input", str(exc)
-    if isinstance(exc, IntegrityFailure):
-        return "integrity_failure", exc.detail
     if isinstance(exc, ModelGateError):
         return exc.code, exc.detail
     return "internal_error", f"{type(exc).__name__}: {exc}"
@@ -147,7 +143,7 @@ def _rounded(timings: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in timings.items()}
 
 
-class _timed:
+class timed:
     def __init__(self, timings: dict[str, float], name: str) -> None:
         self.timings, self.name = timings, name
 
@@ -216,13 +212,13 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
     version = assessment.model_version
     target = dataset.target_column
     run.report(3, "reading the dataset", force=True)
-    with _timed(timings, "read_dataset"):
+    with timed(timings, "read_dataset"):
         if version is None:
             columns = [target, dataset.prediction_column, dataset.score_column]
         else:
             columns = [*evaluation_data.feature_columns(dataset, version), target]
         frame = evaluation_data.read_columns(dataset, [*columns, *assessment.sensitive_features])
-    model_facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     if version is None:
         y_true = evaluation_data.encode_target(frame[target], None)
         y_pred = frame[dataset.prediction_column].to_numpy()
@@ -240,7 +236,7 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
         run.report(8, "running the model in the sandbox", force=True)
         features = frame[evaluation_data.feature_columns(dataset, version)]
         with (
-            _timed(timings, "predict"),
+            timed(timings, "predict"),
             storage.verified_copy(
                 version.artifact_key, sha256=version.artifact_sha256, size=version.artifact_size
             ) as artifact,
@@ -256,7 +252,7 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
                 want_labels=params["decision"] == "predictions" or params["task"] == "regression",
                 limits=sandbox_limits(),
             )
-        model_facts = _model_facts(predicted.details, predicted.classes)
+        facts = model_facts(predicted.details, predicted.classes)
         timings["sandbox_peak_rss_bytes"] = predicted.details.get("peak_rss_bytes") or 0
         task = _task(params["task"], frame[target].to_numpy(), predicted.classes, has_model=True)
         if task == "binary":
@@ -290,7 +286,7 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
                     "parameters.decision is 'threshold' but the model has no probabilities"
                 )
     run.report(60, "computing metrics", force=True)
-    with _timed(timings, "compute"):
+    with timed(timings, "compute"):
         if assessment.kind == AssessmentKind.FAIRNESS:
             sensitive = frame[assessment.sensitive_features]
             results = fairness_report(
@@ -321,7 +317,7 @@ def _fairness_or_performance(assessment: Assessment, run: Run, timings: dict) ->
         assessment,
         rows_used=len(frame),
         sample_sizes={"rows": len(frame)},
-        model_facts=model_facts,
+        model_facts=facts,
     )
     return Outcome(results=results, provenance=provenance)
 
@@ -385,7 +381,7 @@ def _pos_label(task: str, y_true: np.ndarray, y_pred: np.ndarray, declared: Any)
     )
 
 
-def _model_facts(details: dict[str, Any], classes: list[Any] | None) -> dict[str, Any]:
+def model_facts(details: dict[str, Any], classes: list[Any] | None) -> dict[str, Any]:
     return {
         "model_class": details.get("model_class"),
         "classes": classes,

@@ -37,10 +37,6 @@ def can_request(user: Any, version: ModelVersion | None) -> bool:
     return False
 
 
-def can_read(user: Any) -> bool:
-    return user.is_authenticated and bool(roles.roles_of(user))
-
-
 def request_assessment(
     *,
     by: Any,

@@ -225,6 +225,9 @@ class Run:
                     "charts": sorted(f"{c['name']}.{c['format']}" for c in charts),
                 },
             )
+            from governance.services import staleness
+
+            staleness.evidence_changed(assessment)
         return True
 
 

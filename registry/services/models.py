@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from audit import trail
 from core.errors import Conflict, InvalidInput
 from core.models import Team
-from registry import permissions
+from registry import permissions, signals
 from registry.models import RegisteredModel, RiskTier
 from registry.validation import check_name
 
@@ -97,6 +97,12 @@ def update_model(model: RegisteredModel, *, by: Any, **changes: Any) -> Register
         for field in before:
             setattr(locked, field, changes[field])
         locked.save(update_fields=[*before, "updated_at"])
+        signals.model_updated.send(
+            sender=RegisteredModel,
+            model=locked,
+            changed={f: (before[f], changes[f]) for f in before},
+            by=by,
+        )
         trail.record(
             locked,
             "registry.model.updated",

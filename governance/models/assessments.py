@@ -1,4 +1,4 @@
-"""What is allowed and what it rests on. For now: assessments, the evidence policies will read."""
+"""Assessments: the fairness, explainability and performance evidence that policies read."""
 
 from typing import Any
 

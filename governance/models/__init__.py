@@ -1,0 +1,60 @@
+"""What is allowed and what it rests on: assessments, policies, promotions and notifications."""
+
+from governance.models.assessments import (
+    ACTIVE,
+    FINISHED,
+    Assessment,
+    AssessmentChart,
+    AssessmentChunk,
+    AssessmentKind,
+    AssessmentStatus,
+    ChartFormat,
+    ImmutableAssessment,
+)
+from governance.models.immutable import ImmutableRecord, WriteOnceModel
+from governance.models.policies import (
+    CheckResult,
+    EvaluationPurpose,
+    Policy,
+    PolicyEvaluation,
+    PolicyVersion,
+)
+from governance.models.promotions import (
+    ACTIVE_REQUEST,
+    CLOSED_REQUEST,
+    PromotionRequest,
+    PromotionStatus,
+    Review,
+    ReviewDecision,
+    StageChange,
+    StageChangeKind,
+    TargetStage,
+)
+
+__all__ = [
+    "ACTIVE",
+    "ACTIVE_REQUEST",
+    "CLOSED_REQUEST",
+    "FINISHED",
+    "Assessment",
+    "AssessmentChart",
+    "AssessmentChunk",
+    "AssessmentKind",
+    "AssessmentStatus",
+    "ChartFormat",
+    "CheckResult",
+    "EvaluationPurpose",
+    "ImmutableAssessment",
+    "ImmutableRecord",
+    "Policy",
+    "PolicyEvaluation",
+    "PolicyVersion",
+    "PromotionRequest",
+    "PromotionStatus",
+    "Review",
+    "ReviewDecision",
+    "StageChange",
+    "StageChangeKind",
+    "TargetStage",
+    "WriteOnceModel",
+]

@@ -1,0 +1,1 @@
+"""Telling people and systems what happened: reviewer e-mails and signed webhooks."""

@@ -1,0 +1,706 @@
+"""Promotion requests, reviews and stage changes: the only way a version changes stage.
+
+Rules (each enforced here; the database backs the hard ones up):
+- a data scientist of the owning team (or an admin) opens a request for staging or production;
+  the applicable policies, their required approvals and the artifact digest are pinned;
+- reviewers with a role the policies require approve or reject, with a comment; the requester
+  and the version's registrant cannot review; one review per person; a person with two roles
+  counts once (each approval is counted for one role);
+- when the last required approval arrives the gate re-evaluates inside the same transaction
+  and, if every check passes, promotes; the previous production version is archived in that
+  transaction; otherwise the request stays `approved` with the blocking reasons;
+- a change to the artifact, the applicable policies or (after approvals were given) the
+  evidence makes an open request stale;
+- every step, refused attempts included, writes an audit event.
+
+Every mutation takes the model's promotion lock first (a transaction-level advisory lock on
+PostgreSQL, the database write lock on SQLite), then the request row: concurrent reviews and
+promotions of one model serialise instead of failing.
+"""
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from audit import trail
+from core import locks, roles
+from core.errors import Conflict, Forbidden, InvalidInput, ModelGateError
+from governance.models import (
+    ACTIVE_REQUEST,
+    EvaluationPurpose,
+    PolicyEvaluation,
+    PolicyVersion,
+    PromotionRequest,
+    PromotionStatus,
+    Review,
+    ReviewDecision,
+    StageChange,
+    StageChangeKind,
+    TargetStage,
+)
+from governance.policies.checks.approvals import describe
+from governance.services import evaluation as gate
+from governance.services import policies
+from registry.models import ModelVersion, RegisteredModel, Stage
+from registry.validation import is_violation_of
+
+REVIEWING_ROLES = (roles.VALIDATOR, roles.RISK_OFFICER, roles.DATA_SCIENTIST, roles.ADMIN)
+DEFAULT_APPROVALS = {roles.VALIDATOR: 1}
+
+
+def lock_model(model_id: int) -> None:
+    locks.serialize(f"governance.promotion.model.{model_id}")
+
+
+def _notify(event: str, request: PromotionRequest) -> None:
+    from governance.notifications import dispatch
+
+    request_id = request.pk
+    transaction.on_commit(lambda: dispatch.promotion_event(event, request_id))
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def can_request(user: Any, model: RegisteredModel) -> bool:
+    if not user.is_authenticated:
+        return False
+    if roles.is_admin(user):
+        return True
+    return roles.has_role(user, roles.DATA_SCIENTIST) and model.owner_team.has_member(user)
+
+
+def requirements(applicable: list[PolicyVersion]) -> tuple[dict[str, int], int | None]:
+    """Approvals by role (the largest count any policy asks) and the shortest validity."""
+    required: dict[str, int] = {}
+    validity: list[int] = []
+    for version in applicable:
+        for check in version.checks:
+            if check["type"] == "approvals":
+                for role, count in check["params"]["roles"].items():
+                    required[role] = max(required.get(role, 0), count)
+            elif check["type"] == "approval_validity":
+                validity.append(check["params"]["days"])
+    ordered = {role: required[role] for role in REVIEWING_ROLES if role in required}
+    return ordered or dict(DEFAULT_APPROVALS), min(validity) if validity else None
+
+
+def open_request(
+    *,
+    by: Any,
+    version: ModelVersion,
+    target_stage: str,
+    justification: str,
+    is_rollback: bool = False,
+) -> PromotionRequest:
+    """Open a request and run the policies once for it (the reviewers' first look).
+
+    Refused: the actor is not a data scientist of the owning team or an admin (403); an unknown
+    target stage or an empty justification (400); the version already in that stage, or an open
+    request for it already (409). With no policy requiring approvals, one validator must approve.
+    """
+    if target_stage not in TargetStage.values:
+        raise InvalidInput(
+            f"target_stage must be one of {', '.join(TargetStage.values)}", field="target_stage"
+        )
+    justification = (justification or "").strip()
+    if not justification:
+        raise InvalidInput("a justification is required", field="justification")
+    model = version.model
+    if not can_request(by, model):
+        _refused(
+            version,
+            "promotion.request_refused",
+            by,
+            Forbidden(
+                f"only data scientists of team {model.owner_team.name!r} or admins can request "
+                f"promotion of {version}"
+            ),
+            {"target_stage": target_stage},
+        )
+    try:
+        with transaction.atomic():
+            lock_model(model.pk)
+            version = ModelVersion.objects.select_related("model__owner_team").get(pk=version.pk)
+            if version.stage == target_stage:
+                raise Conflict(f"{version} is already in {target_stage}", code="already_in_stage")
+            if PromotionRequest.objects.filter(
+                model_version=version, status__in=ACTIVE_REQUEST
+            ).exists():
+                raise _duplicate(version)
+            applicable = policies.applicable(version.model.risk_tier, target_stage)
+            required, validity = requirements(applicable)
+            request = PromotionRequest.objects.create(
+                model=version.model,
+                model_version=version,
+                target_stage=target_stage,
+                from_stage=version.stage,
+                justification=justification,
+                artifact_sha256=version.artifact_sha256,
+                risk_tier=version.model.risk_tier,
+                required_approvals=required,
+                approval_validity_days=validity,
+                is_rollback=is_rollback,
+                requested_by=by,
+            )
+            request.policy_versions.set(applicable)
+            trail.record(
+                request,
+                "promotion.requested",
+                by=by,
+                data={
+                    "model_version": str(version),
+                    "from_stage": version.stage,
+                    "target_stage": target_stage,
+                    "justification": justification,
+                    "artifact_sha256": version.artifact_sha256,
+                    "required_approvals": required,
+                    "policy_versions": [str(v) for v in applicable],
+                    "rollback": is_rollback,
+                },
+            )
+            gate.evaluate(
+                version,
+                target_stage,
+                by=by,
+                purpose=EvaluationPurpose.REQUEST,
+                request=request,
+                check_permission=False,
+            )
+            _notify("promotion.requested", request)
+    except IntegrityError as exc:
+        if is_violation_of(exc, "one_active_request_per_version"):
+            raise _duplicate(version) from None
+        raise
+    return request
+
+
+def _duplicate(version: ModelVersion) -> Conflict:
+    return Conflict(
+        f"{version} already has an open promotion request; withdraw it or wait for its decision",
+        code="duplicate_request",
+    )
+
+
+# --- reviewing -----------------------------------------------------------------------------
+
+
+def review_refusal(
+    user: Any, request: PromotionRequest, decision: str | None = None
+) -> ModelGateError | None:
+    """Why `user` may not review `request` now (None: they may). The web inbox and the API
+    ask this same question."""
+    if not user.is_authenticated:
+        return Forbidden("sign in to review", code="not_authenticated")
+    if request.requested_by_id == user.pk:
+        return Forbidden(
+            "separation of duties: you made this request, so you cannot review it",
+            code="self_review",
+        )
+    if request.model_version.created_by_id == user.pk:
+        return Forbidden(
+            f"separation of duties: you registered {request.model_version}, so you cannot review "
+            f"its promotion",
+            code="self_review",
+        )
+    if roles.has_role(user, roles.AUDITOR) and not _eligible_roles(user, request):
+        return Forbidden("auditors read requests but do not review them", code="not_a_reviewer")
+    if not _eligible_roles(user, request):
+        return Forbidden(
+            f"this request needs approval by {describe(request.required_approvals)}; you hold "
+            f"none of those roles",
+            code="not_a_reviewer",
+        )
+    if Review.objects.filter(request=request, reviewer=user).exists():
+        return Conflict("you have already reviewed this request", code="already_reviewed")
+    if request.status == PromotionStatus.APPROVED and decision != ReviewDecision.REJECT:
+        return Conflict(
+            "every required approval is in; the request waits for its blocking checks "
+            "(a reviewer may still reject it)",
+            code="approvals_complete",
+        )
+    if request.status not in ACTIVE_REQUEST:
+        return Conflict(f"the request is {request.status}, not open", code="request_not_open")
+    if decision == ReviewDecision.APPROVE and _role_for(user, request) is None:
+        return Conflict(
+            f"the approvals of your role{'s' if len(_eligible_roles(user, request)) > 1 else ''} "
+            f"are complete; the request waits for {describe(_missing(request))}",
+            code="role_complete",
+        )
+    return None
+
+
+def _eligible_roles(user: Any, request: PromotionRequest) -> list[str]:
+    held = roles.roles_of(user)
+    return [role for role in request.required_approvals if role in held]
+
+
+def _missing(request: PromotionRequest) -> dict[str, int]:
+    given = Counter(
+        Review.objects.filter(request=request, decision=ReviewDecision.APPROVE).values_list(
+            "role", flat=True
+        )
+    )
+    return {
+        role: count - given[role]
+        for role, count in request.required_approvals.items()
+        if given[role] < count
+    }
+
+
+def _role_for(user: Any, request: PromotionRequest) -> str | None:
+    """The still-needed role this person's approval counts for (one, whatever they hold)."""
+    missing = _missing(request)
+    eligible = [role for role in _eligible_roles(user, request) if role in missing]
+    if not eligible:
+        return None
+    # The scarcest need first: a validator who is also a risk officer fills the risk-officer
+    # slot only when no validator slot is open.
+    return max(
+        eligible, key=lambda role: (missing[role], -list(request.required_approvals).index(role))
+    )
+
+
+def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -> PromotionRequest:
+    """Record one approval or rejection; the last required approval runs the gate.
+
+    Refusals (403 separation of duties or role, 409 state) change nothing but the audit trail,
+    which records the refused attempt.
+    """
+    if decision not in ReviewDecision.values:
+        raise InvalidInput(
+            f"decision must be one of {', '.join(ReviewDecision.values)}", field="decision"
+        )
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidInput("a comment is required with every decision", field="comment")
+    refusal: ModelGateError | None = None
+    try:
+        with transaction.atomic():
+            lock_model(request.model_id)
+            request = _locked(request.pk)
+            refusal = _stale_check(request, by) or review_refusal(by, request, decision)
+            if refusal is not None:
+                _record_refusal(request, by, refusal, {"decision": decision})
+            else:
+                _apply_review(request, by, decision, comment)
+    except IntegrityError as exc:
+        # The database's own guards (one review per person, separation of duties) caught what
+        # a concurrent change slipped past the checks above.
+        if is_violation_of(exc, "one_review_per_person"):
+            refusal = Conflict("you have already reviewed this request", code="already_reviewed")
+        else:
+            refusal = Forbidden(
+                "separation of duties: the requester and the version's registrant cannot review",
+                code="self_review",
+            )
+        with transaction.atomic():
+            _record_refusal(request, by, refusal, {"decision": decision})
+    if refusal is not None:
+        raise refusal
+    return PromotionRequest.objects.get(pk=request.pk)
+
+
+def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: str) -> None:
+    role = (
+        _role_for(by, request)
+        if decision == ReviewDecision.APPROVE
+        else _eligible_roles(by, request)[0]
+    )
+    review_row = Review.objects.create(
+        request=request, reviewer=by, decision=decision, role=role, comment=comment
+    )
+    trail.record(
+        review_row,
+        "promotion.reviewed",
+        by=by,
+        data={
+            "request": request.pk,
+            "model_version": str(request.model_version),
+            "decision": decision,
+            "role": role,
+            "comment": comment,
+        },
+    )
+    if decision == ReviewDecision.REJECT:
+        _close(request, PromotionStatus.REJECTED, by, f"rejected by {by.get_username()}: {comment}")
+        _notify("promotion.rejected", request)
+        return
+    _notify("promotion.reviewed", request)
+    if _missing(request):
+        _bump(request)
+        return
+    request.status = PromotionStatus.APPROVED
+    _bump(request, "status")
+    trail.record(
+        request,
+        "promotion.approved",
+        by=by,
+        data={"model_version": str(request.model_version), "target_stage": request.target_stage},
+    )
+    _run_gate(request, by)
+
+
+# --- the gate and the stage change ---------------------------------------------------------
+
+
+def _run_gate(request: PromotionRequest, by: Any) -> PolicyEvaluation:
+    """Re-evaluate inside the caller's transaction (model lock held) and promote if it passes."""
+    version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("model")
+        .get(pk=request.model_version_id)
+    )
+    evaluation = gate.evaluate(
+        version,
+        request.target_stage,
+        by=by,
+        purpose=EvaluationPurpose.PROMOTION,
+        request=request,
+        check_permission=False,
+    )
+    if not evaluation.passed:
+        request.blocking = gate.blocking_reasons(evaluation)
+        request.status_reason = "approved, but the policy gate is blocked"
+        _bump(request, "blocking", "status_reason")
+        trail.record(
+            request,
+            "promotion.blocked",
+            by=by,
+            data={
+                "evaluation": evaluation.pk,
+                "blocking": [
+                    f"{b['policy']}/{b['check']}: {b['reason']}" for b in request.blocking
+                ],
+            },
+        )
+        _notify("promotion.blocked", request)
+        return evaluation
+    kind = StageChangeKind.ROLLBACK if request.is_rollback else StageChangeKind.PROMOTION
+    move(version, request.target_stage, by=by, kind=kind, request=request, evaluation=evaluation)
+    request.blocking = []
+    _close(request, PromotionStatus.COMPLETED, by, f"promoted to {request.target_stage}")
+    trail.record(
+        request,
+        "promotion.completed",
+        by=by,
+        data={
+            "model_version": str(version),
+            "target_stage": request.target_stage,
+            "evaluation": evaluation.pk,
+            "artifact_sha256": version.artifact_sha256,
+        },
+    )
+    _notify("promotion.completed", request)
+    return evaluation
+
+
+def move(
+    version: ModelVersion,
+    to_stage: str,
+    *,
+    by: Any,
+    kind: str,
+    request: PromotionRequest | None = None,
+    evaluation: PolicyEvaluation | None = None,
+    reason: str = "",
+) -> StageChange:
+    """Change one version's stage with its history row (model lock held by the caller). Moving
+    a version into production archives the one there, in the same transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("move() must run inside the promotion transaction")
+    if to_stage == Stage.PRODUCTION:
+        current = (
+            ModelVersion.objects.select_for_update()
+            .filter(model_id=version.model_id, stage=Stage.PRODUCTION)
+            .exclude(pk=version.pk)
+            .first()
+        )
+        if current is not None:
+            _set_stage(
+                current,
+                Stage.ARCHIVED,
+                by=by,
+                kind=StageChangeKind.REPLACED,
+                request=request,
+                evaluation=evaluation,
+                reason=f"replaced in production by {version}",
+            )
+    change = _set_stage(
+        version, to_stage, by=by, kind=kind, request=request, evaluation=evaluation, reason=reason
+    )
+    from governance.services import staleness
+
+    staleness.version_moved(version, by=by, except_request=request)
+    return change
+
+
+def _set_stage(
+    version: ModelVersion,
+    to_stage: str,
+    *,
+    by: Any,
+    kind: str,
+    request: PromotionRequest | None,
+    evaluation: PolicyEvaluation | None,
+    reason: str,
+) -> StageChange:
+    from_stage = version.stage
+    change = StageChange.objects.create(
+        model_id=version.model_id,
+        model_version=version,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        kind=kind,
+        promotion_request=request,
+        evaluation=evaluation,
+        reason=reason,
+        changed_by=by,
+    )
+    updated = ModelVersion.objects.filter(pk=version.pk, stage=from_stage).update(stage=to_stage)
+    if updated != 1:
+        raise Conflict(f"{version} changed stage meanwhile; retry", code="concurrent_change")
+    version.stage = to_stage
+    trail.record(
+        version,
+        "registry.version.stage_changed",
+        by=by,
+        data={
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "kind": kind,
+            "promotion_request": request.pk if request else None,
+            "evaluation": evaluation.pk if evaluation else None,
+            "stage_change": change.pk,
+            "reason": reason,
+        },
+    )
+    return change
+
+
+def promote(*, by: Any, request: PromotionRequest) -> PromotionRequest:
+    """Run the gate again for an approved request whose checks blocked it (409 if still
+    blocked; the new evaluation and the blocked attempt are recorded either way)."""
+    refusal: ModelGateError | None = None
+    with transaction.atomic():
+        lock_model(request.model_id)
+        request = _locked(request.pk)
+        refusal = _stale_check(request, by) or _promote_refusal(by, request)
+        if refusal is not None:
+            _record_refusal(request, by, refusal, {"action": "promote"})
+        else:
+            evaluation = _run_gate(request, by)
+            if not evaluation.passed:
+                refusal = Conflict(
+                    "the policy gate is blocked: "
+                    + "; ".join(f"{b['check']}: {b['reason']}" for b in request.blocking),
+                    code="gate_blocked",
+                    blocking=request.blocking,
+                    evaluation=evaluation.pk,
+                )
+    if refusal is not None:
+        raise refusal
+    return PromotionRequest.objects.get(pk=request.pk)
+
+
+def _promote_refusal(user: Any, request: PromotionRequest) -> ModelGateError | None:
+    allowed = (
+        request.requested_by_id == user.pk
+        or roles.is_admin(user)
+        or bool(_eligible_roles(user, request))
+    )
+    if not allowed or roles.roles_of(user) == frozenset({roles.AUDITOR}):
+        return Forbidden(
+            "only the requester, the request's reviewers or an admin can retry the gate"
+        )
+    if request.status != PromotionStatus.APPROVED:
+        return Conflict(
+            f"the request is {request.status}; only an approved request can be promoted",
+            code="request_not_approved",
+        )
+    return None
+
+
+# --- withdrawing, demoting, rolling back ---------------------------------------------------
+
+
+def withdraw(*, by: Any, request: PromotionRequest, reason: str = "") -> PromotionRequest:
+    refusal: ModelGateError | None = None
+    with transaction.atomic():
+        lock_model(request.model_id)
+        request = _locked(request.pk)
+        if request.requested_by_id != by.pk and not roles.is_admin(by):
+            refusal = Forbidden("only the requester or an admin can withdraw a request")
+        elif request.status not in ACTIVE_REQUEST:
+            refusal = Conflict(
+                f"the request is {request.status}, not open", code="request_not_open"
+            )
+        if refusal is not None:
+            _record_refusal(request, by, refusal, {"action": "withdraw"})
+        else:
+            _close(request, PromotionStatus.WITHDRAWN, by, reason.strip() or "withdrawn")
+            _notify("promotion.withdrawn", request)
+    if refusal is not None:
+        raise refusal
+    return PromotionRequest.objects.get(pk=request.pk)
+
+
+def can_demote(user: Any) -> bool:
+    return user.is_authenticated and roles.has_role(user, roles.RISK_OFFICER, roles.ADMIN)
+
+
+def demote(*, by: Any, version: ModelVersion, reason: str) -> StageChange:
+    """Take a version out of production or staging (to archived) at once: a risk officer's or
+    admin's decision with a reason. Taking a model out of service is never blocked by missing
+    evidence; putting one back goes through the gate (`rollback`, or a new request)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required to demote a version", field="reason")
+    refusal: ModelGateError | None = None
+    change: StageChange | None = None
+    with transaction.atomic():
+        lock_model(version.model_id)
+        version = (
+            ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        )
+        if not can_demote(by):
+            refusal = Forbidden("only risk officers and admins can demote a version")
+        elif version.stage not in (Stage.PRODUCTION, Stage.STAGING):
+            refusal = Conflict(
+                f"{version} is {version.stage}: only production or staging versions can be demoted",
+                code="not_demotable",
+            )
+        if refusal is not None:
+            trail.record(
+                version,
+                "promotion.demotion_refused",
+                by=by,
+                data={"reason": refusal.detail, "code": refusal.code},
+            )
+        else:
+            change = move(
+                version, Stage.ARCHIVED, by=by, kind=StageChangeKind.DEMOTION, reason=reason
+            )
+    if refusal is not None:
+        raise refusal
+    assert change is not None
+    return change
+
+
+def previous_production(model: RegisteredModel) -> ModelVersion | None:
+    """The version most recently taken out of production that is not in production now."""
+    change = (
+        StageChange.objects.filter(model=model, from_stage=Stage.PRODUCTION)
+        .exclude(model_version__stage=Stage.PRODUCTION)
+        .select_related("model_version__model")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return change.model_version if change else None
+
+
+def rollback(*, by: Any, model: RegisteredModel, justification: str) -> PromotionRequest:
+    """Ask to re-promote the previous production version: a request like any other, marked
+    as a rollback, that the same reviewers and the same gate decide."""
+    previous = previous_production(model)
+    if previous is None:
+        raise Conflict(
+            f"{model.name} has no previous production version to roll back to",
+            code="nothing_to_roll_back",
+        )
+    return open_request(
+        by=by,
+        version=previous,
+        target_stage=Stage.PRODUCTION,
+        justification=justification,
+        is_rollback=True,
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _refused(
+    target: Any, action: str, by: Any, refusal: ModelGateError, data: dict[str, Any]
+) -> None:
+    """Record a refused attempt in its own transaction, then refuse."""
+    with transaction.atomic():
+        trail.record(
+            target,
+            action,
+            by=by if getattr(by, "pk", None) else None,
+            data={**data, "code": refusal.code, "reason": refusal.detail},
+        )
+    raise refusal
+
+
+def _locked(pk: int) -> PromotionRequest:
+    return (
+        PromotionRequest.objects.select_for_update(of=("self",))
+        .select_related("model_version__model", "model_version__created_by", "requested_by")
+        .get(pk=pk)
+    )
+
+
+def _bump(request: PromotionRequest, *fields: str) -> None:
+    request.revision += 1
+    request.save(update_fields=[*fields, "revision", "updated_at"])
+
+
+def _close(request: PromotionRequest, status: str, by: Any, reason: str) -> None:
+    request.status = status
+    request.status_reason = reason
+    request.closed_at = timezone.now()
+    _bump(request, "status", "status_reason", "closed_at", "blocking")
+    trail.record(
+        request,
+        f"promotion.{status}",
+        by=by,
+        data={"model_version": str(request.model_version), "reason": reason},
+    )
+
+
+def _record_refusal(
+    request: PromotionRequest, by: Any, refusal: ModelGateError, data: dict[str, Any]
+) -> None:
+    trail.record(
+        request,
+        "promotion.refused",
+        by=by if getattr(by, "pk", None) else None,
+        data={**data, "code": refusal.code, "reason": refusal.detail},
+    )
+
+
+def _stale_check(request: PromotionRequest, by: Any) -> ModelGateError | None:
+    """Mark the request stale (committed with the refusal) if what it was opened on changed."""
+    if request.status not in ACTIVE_REQUEST:
+        return None
+    from governance.services import staleness
+
+    reason = staleness.reason_for(request)
+    if reason is None:
+        return None
+    staleness.mark(request, reason, by=by)
+    return Conflict(f"the request went stale: {reason}; open a new one", code="request_stale")
+
+
+def stage_at(model: RegisteredModel, at: datetime, stage: str) -> QuerySet[StageChange]:
+    """The stage changes that put each version in `stage` and still held at time `at`: for
+    production, at most one row (which version was in production at `at`, who moved it there
+    and under which request). One query."""
+    from django.db.models import OuterRef, Subquery
+
+    latest_per_version = (
+        StageChange.objects.filter(model_version=OuterRef("model_version"), created_at__lte=at)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    return (
+        StageChange.objects.filter(model=model, created_at__lte=at, to_stage=stage)
+        .filter(id=Subquery(latest_per_version))
+        .select_related("model_version__model", "changed_by", "promotion_request")
+    )

@@ -181,6 +181,46 @@ MODELGATE_SANDBOX_WALL_SECONDS = env_int("MODELGATE_SANDBOX_WALL_SECONDS", 3600)
 # view of other processes, the deployment's data hidden). Turn off only on a trusted machine.
 MODELGATE_SANDBOX_REQUIRE_ISOLATION = env_bool("MODELGATE_SANDBOX_REQUIRE_ISOLATION", True)
 
+# --- Notifications -----------------------------------------------------------------------------
+# Reviewer e-mails go through Django's default mailer (MAILERS, Django 6.1; the old EMAIL_*
+# settings are deprecated and may not be mixed with it): the console (the process's output) in
+# development or when no SMTP host is set, SMTP otherwise. The environment keeps the usual names.
+_email_host = env_str("EMAIL_HOST")
+if DEBUG or not _email_host:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": env_int("EMAIL_PORT", 587),
+                "username": env_str("EMAIL_HOST_USER"),
+                "password": env_str("EMAIL_HOST_PASSWORD"),
+                "use_tls": env_bool("EMAIL_USE_TLS", True),
+                "timeout": env_int("EMAIL_TIMEOUT", 10),
+            },
+        }
+    }
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ModelGate <modelgate@localhost>")
+# Webhook deliveries: each attempt waits at most TIMEOUT for the receiver; a failed one is retried
+# after BACKOFF * 2^(attempt-1) seconds (at most BACKOFF_MAX) until MAX_ATTEMPTS, then it is
+# failed and can be replayed. Due retries are sent every RETRY_INTERVAL (celery beat, or a timer
+# thread in the thread mode).
+MODELGATE_WEBHOOK_TIMEOUT_SECONDS = env_int("MODELGATE_WEBHOOK_TIMEOUT_SECONDS", 10)
+MODELGATE_WEBHOOK_MAX_ATTEMPTS = env_int("MODELGATE_WEBHOOK_MAX_ATTEMPTS", 6)
+MODELGATE_WEBHOOK_BACKOFF_SECONDS = env_int("MODELGATE_WEBHOOK_BACKOFF_SECONDS", 30)
+MODELGATE_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("MODELGATE_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+MODELGATE_WEBHOOK_RETRY_INTERVAL_SECONDS = env_int("MODELGATE_WEBHOOK_RETRY_INTERVAL_SECONDS", 30)
+if min(MODELGATE_WEBHOOK_MAX_ATTEMPTS, MODELGATE_WEBHOOK_RETRY_INTERVAL_SECONDS) < 1:
+    raise ImproperlyConfigured(
+        "MODELGATE_WEBHOOK_MAX_ATTEMPTS and MODELGATE_WEBHOOK_RETRY_INTERVAL_SECONDS must be >= 1"
+    )
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
+    "task": "governance.deliver_webhooks",
+    "schedule": float(MODELGATE_WEBHOOK_RETRY_INTERVAL_SECONDS),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -216,6 +256,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AssessmentKindEnum": "governance.models.AssessmentKind",
         "LineageEdgeKindEnum": "registry.models.EdgeKind",
+        "AssessmentStatusEnum": "governance.models.AssessmentStatus",
+        "PromotionStatusEnum": "governance.models.PromotionStatus",
     },
 }
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
+from governance.api import policy_views, promotion_views
 from governance.api import views as governance_views
 from registry.api import views as registry_views
 
@@ -13,10 +14,19 @@ router.register("datasets", registry_views.DatasetViewSet, basename="dataset")
 router.register("lineage-edges", registry_views.LineageEdgeViewSet, basename="lineage-edge")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("assessments", governance_views.AssessmentViewSet, basename="assessment")
+router.register("policies", policy_views.PolicyViewSet, basename="policy")
+router.register("evaluations", policy_views.EvaluationViewSet, basename="evaluation")
+router.register(
+    "promotion-requests", promotion_views.PromotionRequestViewSet, basename="promotion-request"
+)
+router.register("stage-changes", promotion_views.StageChangeViewSet, basename="stage-change")
 
 versions = registry_views.ModelVersionViewSet
 dataset_versions = registry_views.DatasetVersionViewSet
 version_assessments = governance_views.VersionAssessmentViewSet
+version_evaluations = policy_views.VersionEvaluationViewSet
+policy_versions = policy_views.PolicyVersionViewSet
+model_stages = promotion_views.ModelStageViewSet
 
 api_v1 = [
     path(
@@ -38,6 +48,41 @@ api_v1 = [
         "models/<slug:name>/versions/<int:version>/assessments/",
         version_assessments.as_view({"get": "list", "post": "create"}),
         name="model-version-assessments",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/evaluation/",
+        version_evaluations.as_view({"post": "create"}),
+        name="model-version-evaluation",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/evaluations/",
+        version_evaluations.as_view({"get": "list"}),
+        name="model-version-evaluations",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/demote/",
+        model_stages.as_view({"post": "demote"}),
+        name="model-version-demote",
+    ),
+    path(
+        "models/<slug:name>/rollback/",
+        model_stages.as_view({"post": "rollback"}),
+        name="model-rollback",
+    ),
+    path(
+        "models/<slug:name>/stage-history/",
+        promotion_views.StageHistoryViewSet.as_view({"get": "list"}),
+        name="model-stage-history",
+    ),
+    path(
+        "policies/<slug:name>/versions/",
+        policy_versions.as_view({"get": "list"}),
+        name="policy-version-list",
+    ),
+    path(
+        "policies/<slug:name>/versions/<int:version>/",
+        policy_versions.as_view({"get": "retrieve"}),
+        name="policy-version-detail",
     ),
     re_path(
         r"^assessments/(?P<pk>[0-9]+)/charts/(?P<name>[-a-zA-Z0-9_]+)\.(?P<extension>png|svg)$",

@@ -271,3 +271,7 @@ class AssessedModelVersionAdmin(ModelVersionAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/governance/run_assessment.html", context)
+
+
+import governance.admin_governance  # noqa: E402  (policies, requests, reviews, stage history)
+import governance.admin_notifications  # noqa: E402, F401  (webhook endpoints and deliveries)

@@ -87,7 +87,8 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return frame.drop(columns=TARGET), (labels == POSITIVE_LABEL).to_numpy(dtype=np.int64)
 
 
-def build_pipeline(estimator: str, seed: int) -> Pipeline:
+def build_pipeline(estimator: str, seed: int, exclude: tuple[str, ...] = ()) -> Pipeline:
+    """The preprocessing and classifier; columns in `exclude` are dropped (not model inputs)."""
     if estimator == "logistic-regression":
         # Scaling the numeric columns lets lbfgs converge in well under a second.
         numeric: Any = StandardScaler()
@@ -104,9 +105,9 @@ def build_pipeline(estimator: str, seed: int) -> Pipeline:
             (
                 "categorical",
                 OneHotEncoder(handle_unknown="ignore", sparse_output=sparse),
-                CATEGORICAL,
+                [c for c in CATEGORICAL if c not in exclude],
             ),
-            ("numeric", numeric, NUMERIC),
+            ("numeric", numeric, [c for c in NUMERIC if c not in exclude]),
         ]
     )
     return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
@@ -197,6 +198,7 @@ def train_mitigated(
     max_iter: int = 50,
     seed: int = 0,
     sample: int = 0,
+    drop_sensitive: bool = True,
 ) -> TrainedModel:
     """`train`'s logistic-regression pipeline, mitigated for `constraint` across SENSITIVE_FEATURE.
 
@@ -204,8 +206,9 @@ def train_mitigated(
     reweighted and relabelled rows until the randomized mixture of the fits satisfies the
     constraint within `eps` on the training rows. A randomized classifier is no scikit-learn
     estimator, so the deterministic fit with the largest mixture weight is kept: a plain Pipeline
-    with `predict_proba`, `classes_` [0, 1] and the same input columns as `train`'s (sex stays an
-    input). Only the mixture carries the guarantee, so the kept fit's own training-set disparity
+    with `predict_proba`, `classes_` [0, 1] and the same input columns as `train`'s. With
+    `drop_sensitive` (the default) the pipeline ignores the sensitive column, so no attribution
+    can rest on it; the mitigation still uses it while training. Only the mixture carries the guarantee, so the kept fit's own training-set disparity
     is recorded in parameters["mitigation"]. It is dumped to `out_dir` as
     "adult-income-mitigated.skops", so it does not overwrite `train`'s file in the same directory.
     """
@@ -216,7 +219,9 @@ def train_mitigated(
     X, y = _training_frame(train_csv, seed, sample)
     X_test, y_test = read_frame(test_csv)
     mitigator = ExponentiatedGradient(
-        build_pipeline("logistic-regression", seed),
+        build_pipeline(
+            "logistic-regression", seed, exclude=(SENSITIVE_FEATURE,) if drop_sensitive else ()
+        ),
         moment(),
         eps=eps,
         max_iter=max_iter,
@@ -232,7 +237,7 @@ def train_mitigated(
         "method": "fairlearn.reductions.ExponentiatedGradient",
         "constraint": moment.__name__,
         "sensitive_feature": SENSITIVE_FEATURE,
-        "sensitive_feature_is_input": True,
+        "sensitive_feature_is_input": not drop_sensitive,
         "eps": float(eps),
         "max_iter": int(max_iter),
         "sample_weight_name": "classifier__sample_weight",

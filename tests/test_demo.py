@@ -17,6 +17,7 @@ from audit import trail
 from audit.models import AuditEvent
 from core import roles
 from core.models import Team
+from governance.models import PolicyEvaluation, PolicyVersion, PromotionRequest, StageChange
 from registry import storage
 from registry.artifacts import load_model
 from registry.models import Dataset, DatasetVersion, LineageEdge, ModelVersion, RegisteredModel
@@ -80,7 +81,7 @@ def test_the_demo_loads_users_data_and_a_real_model_with_its_lineage() -> None:
         "dana",
     )
     assert model.intended_use and model.limitations and "demo" in model.tags
-    version = ModelVersion.objects.get(model=model)
+    version = ModelVersion.objects.get(model=model, version=1)
     assert (version.version, version.artifact_format, version.is_unsafe) == (1, "skops", False)
     assert version.code_repository == str(settings.BASE_DIR)
     assert version.code_commit
@@ -109,11 +110,14 @@ def test_the_demo_loads_users_data_and_a_real_model_with_its_lineage() -> None:
     }
     assert edges == {("trained_on", "adult-train:1"), ("evaluated_on", "adult-test:1")}
 
+    assert_governance_story(output, model)
+
     actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert actions.count("core.user.created") == 5
     assert actions.count("registry.dataset_version.registered") == 2
-    assert actions.count("registry.version.registered") == 1
-    assert actions.count("registry.lineage.edge_added") == 2
+    assert actions.count("registry.version.registered") == 2
+    assert actions.count("registry.lineage.edge_added") == 5  # v2 also derived_from v1
+    assert actions.count("promotion.completed") == 1
     assert not any("password" in str(event.data) for event in AuditEvent.objects.all())
     result = trail.verify_chain()
     assert result.valid and result.event_count == len(actions)
@@ -121,8 +125,37 @@ def test_the_demo_loads_users_data_and_a_real_model_with_its_lineage() -> None:
     assert "/api/v1/models/adult-income/versions/1/lineage/" in output
 
 
+def assert_governance_story(output: str, model: RegisteredModel) -> None:
+    """v1 is blocked by the fairness check on sex; the mitigated v2 passes, is approved by the
+    validator and the risk officer, and reaches production through the gate."""
+    v1, v2 = ModelVersion.objects.filter(model=model).order_by("version")
+    assert v2.parent == v1 and v2.parameters["mitigation"]["sensitive_feature"] == "sex"
+    assert (
+        PolicyVersion.objects.get(policy__name="high-risk", version=2).created_by.username == "rita"
+    )
+
+    blocked = PolicyEvaluation.objects.filter(model_version=v1, purpose="dry_run").get()
+    failing = {c.check_id: c.reason for c in blocked.checks.filter(passed=False)}
+    assert set(failing) == {"fairness-sex", "approvals"}
+    assert "demographic_parity_difference for sex is 0.17" in failing["fairness-sex"]
+    assert f"FAIL fairness-sex: {failing['fairness-sex']}" in output
+
+    request = PromotionRequest.objects.get(model_version=v2)
+    assert request.status == "completed"
+    assert sorted(request.reviews.values_list("reviewer__username", "role")) == [
+        ("rita", "risk officer"),
+        ("vera", "validator"),
+    ]
+    gate = PolicyEvaluation.objects.get(promotion_request=request, purpose="promotion")
+    assert gate.passed and gate.artifact_sha256 == v2.artifact_sha256
+    (change,) = StageChange.objects.filter(model=model)
+    assert (change.model_version, change.to_stage, change.evaluation) == (v2, "production", gate)
+    assert (v1.stage, v2.stage) == ("none", "production")
+    assert "the gate passed and adult-income:2 is in production" in output
+
+
 def test_running_the_demo_again_changes_nothing() -> None:
-    demo("--sample", "500")
+    demo("--sample", "500", "--no-governance")
     before = counts()
 
     output = demo()
@@ -152,7 +185,15 @@ def test_gradient_boosting_registers_once_its_tree_type_is_trusted(
     settings: pytest.FixtureRequest,
 ) -> None:
     settings.MODELGATE_SKOPS_TRUSTED_TYPES = [TREE_PREDICTOR]  # type: ignore[attr-defined]
-    demo("--estimator", "hist-gradient-boosting", "--sample", "1000", "--seed", "3")
+    demo(
+        "--estimator",
+        "hist-gradient-boosting",
+        "--sample",
+        "1000",
+        "--seed",
+        "3",
+        "--no-governance",
+    )
 
     version = ModelVersion.objects.get(model__name="adult-income")
     assert version.parameters["estimator"] == "HistGradientBoostingClassifier"

@@ -12,6 +12,13 @@ from governance.models.assessments import (
     ImmutableAssessment,
 )
 from governance.models.immutable import ImmutableRecord, WriteOnceModel
+from governance.models.notifications import (
+    DUE_STATUSES,
+    PROMOTION_EVENTS,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from governance.models.policies import (
     CheckResult,
     EvaluationPurpose,
@@ -35,7 +42,9 @@ __all__ = [
     "ACTIVE",
     "ACTIVE_REQUEST",
     "CLOSED_REQUEST",
+    "DUE_STATUSES",
     "FINISHED",
+    "PROMOTION_EVENTS",
     "Assessment",
     "AssessmentChart",
     "AssessmentChunk",
@@ -43,6 +52,7 @@ __all__ = [
     "AssessmentStatus",
     "ChartFormat",
     "CheckResult",
+    "DeliveryStatus",
     "EvaluationPurpose",
     "ImmutableAssessment",
     "ImmutableRecord",
@@ -56,5 +66,7 @@ __all__ = [
     "StageChange",
     "StageChangeKind",
     "TargetStage",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WriteOnceModel",
 ]

@@ -23,6 +23,7 @@ PolicyDocumentError naming the field, e.g. "checks[2].max: must be a number, not
 
 import json
 import re
+import reprlib
 from typing import Any
 
 import yaml
@@ -38,11 +39,22 @@ RISK_TIERS = ("minimal", "limited", "high")
 TARGET_STAGES = ("staging", "production")
 TOP_LEVEL = frozenset({"name", "title", "description", "enabled", "scope", "checks"})
 
+# Error messages quote offending values through a bounded repr: YAML aliases can make a 400-byte
+# document hold a list whose full repr is gigabytes.
+_quote = reprlib.Repr(maxlevel=2, maxlist=4, maxdict=4, maxstring=80, maxother=80).repr
+
 
 def load_source(source: str, source_format: str) -> Any:
     """Text to data. YAML is read with safe_load: no tags, no objects."""
     if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
         raise PolicyDocumentError("source", f"is larger than {MAX_SOURCE_BYTES // 1024} KiB")
+    try:
+        return _load(source, source_format)
+    except RecursionError:  # "[[[[..." nests deeper than either parser can follow
+        raise PolicyDocumentError("source", "is nested too deeply") from None
+
+
+def _load(source: str, source_format: str) -> Any:
     if source_format == "json":
         try:
             return json.loads(source)
@@ -58,6 +70,12 @@ def load_source(source: str, source_format: str) -> Any:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise PolicyDocumentError("source", f"is not valid YAML: {problem}{where}") from None
+        except (ValueError, TypeError, LookupError, AttributeError) as exc:
+            # safe_load's constructors let these through for scalars they cannot build:
+            # "2024-13-45", "!!int x", "!!bool maybe", "!!int ''".
+            raise PolicyDocumentError(
+                "source", f"is not valid YAML: a value cannot be read ({type(exc).__name__}: {exc})"
+            ) from None
     raise PolicyDocumentError("format", "must be yaml or json")
 
 
@@ -70,7 +88,7 @@ def parse(data: Any) -> dict[str, Any]:
             unknown[0], f"is not a policy field ({', '.join(sorted(TOP_LEVEL))})"
         )
     name = data.get("name")
-    if not isinstance(name, str) or not SLUG.match(name):
+    if not isinstance(name, str) or not SLUG.fullmatch(name):
         raise PolicyDocumentError(
             "name", "must be a slug: lowercase letters, digits, '-' or '_', at most 100 characters"
         )
@@ -121,7 +139,7 @@ def _scope(scope: Any) -> dict[str, list[str]]:
         for i, value in enumerate(values):
             if value not in allowed:
                 raise PolicyDocumentError(
-                    f"scope.{key}[{i}]", f"{value!r} is not one of {', '.join(allowed)}"
+                    f"scope.{key}[{i}]", f"{_quote(value)} is not one of {', '.join(allowed)}"
                 )
         if len(set(values)) != len(values):
             raise PolicyDocumentError(f"scope.{key}", "lists a value more than once")
@@ -141,20 +159,20 @@ def _checks(checks: Any) -> list[dict[str, Any]]:
         if not isinstance(raw, dict):
             raise PolicyDocumentError(field, "must be a mapping with id and type")
         check_id = raw.get("id")
-        if not isinstance(check_id, str) or not SLUG.match(check_id):
+        if not isinstance(check_id, str) or not SLUG.fullmatch(check_id):
             raise PolicyDocumentError(f"{field}.id", "must be a slug, unique within the policy")
         if check_id in seen:
             raise PolicyDocumentError(f"{field}.id", f"{check_id!r} is used by another check")
         seen.add(check_id)
         field = f"checks[{index}] ({check_id})"
         check_type = raw.get("type")
-        if check_type not in REGISTRY:
+        if not isinstance(check_type, str) or check_type not in REGISTRY:
             raise PolicyDocumentError(
                 f"{field}.type",
-                f"{check_type!r} is not a check type (one of {', '.join(sorted(REGISTRY))})",
+                f"{_quote(check_type)} is not a check type (one of {', '.join(sorted(REGISTRY))})",
             )
         cls = REGISTRY[check_type]
-        params = cls.clean(raw, field)
+        params = cls.clean(_flat(raw, field), field)
         tags = raw.get("clauses", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise PolicyDocumentError(f"{field}.clauses", "must be a list of clause tags")
@@ -162,7 +180,7 @@ def _checks(checks: Any) -> list[dict[str, Any]]:
             if clause_catalogue.title_of(tag) is None:
                 raise PolicyDocumentError(
                     f"{field}.clauses[{i}]",
-                    f"{tag!r} is not a known clause (e.g. eu-ai-act:art-10, nist-ai-rmf:measure-2.11, "
+                    f"{_quote(tag)} is not a known clause (e.g. eu-ai-act:art-10, nist-ai-rmf:measure-2.11, "
                     f"iso-42001:a.6.2.4, sr-26-2:validation)",
                 )
         title = raw.get("title") or cls(params).default_title()
@@ -185,3 +203,19 @@ def _checks(checks: Any) -> list[dict[str, Any]]:
 
 def _bad(field: str) -> str:
     raise PolicyDocumentError(field, "must be a string")
+
+
+def _flat(raw: dict[str, Any], field: str) -> dict[str, Any]:
+    """A check's parameters are written flat beside id and type; the normalised document nests
+    them under `params`. Both forms are read, so a stored document can be saved back as is."""
+    if "params" not in raw:
+        return raw
+    nested = raw["params"]
+    if not isinstance(nested, dict):
+        raise PolicyDocumentError(f"{field}.params", "must be a mapping of the check's parameters")
+    both = sorted(set(nested) & (set(raw) - {"params"}))
+    if both:
+        raise PolicyDocumentError(
+            f"{field}.params.{both[0]}", "is given both flat and under params; keep one"
+        )
+    return {**{k: v for k, v in raw.items() if k != "params"}, **nested}

@@ -1,5 +1,7 @@
 """Declarative parameters of a check, validated with messages that name the field."""
 
+import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +45,13 @@ class Param:
 def _number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyDocumentError(field, f"must be a number, not {type(value).__name__}")
-    if value != value or value in (float("inf"), float("-inf")):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float (JSON and YAML allow them)
+        raise PolicyDocumentError(field, "must be a finite number") from None
+    if not math.isfinite(number):
         raise PolicyDocumentError(field, "must be a finite number")
-    return float(value)
+    return number
 
 
 def _int(value: Any, field: str) -> int:
@@ -114,7 +120,8 @@ def clean_params(
     spec: dict[str, Param], raw: dict[str, Any], field: str, *, reserved: frozenset[str]
 ) -> dict[str, Any]:
     """The check's parameters with defaults filled in; unknown keys are refused."""
-    unknown = sorted(set(raw) - set(spec) - reserved)
+    # YAML keys need not be strings (1:, true:, 2024-01-01:): compare and sort them as text.
+    unknown = sorted(set(map(str, raw)) - set(spec) - reserved)
     if unknown:
         known = ", ".join(sorted(spec)) or "none"
         raise PolicyDocumentError(
@@ -127,7 +134,8 @@ def clean_params(
             if param.required:
                 raise PolicyDocumentError(f"{field}.{name}", "is required")
             if param.default is not None:
-                cleaned[name] = param.default
+                # A copy: a caller changing its document must not change the check type.
+                cleaned[name] = copy.deepcopy(param.default)
             continue
         cleaned[name] = param.clean(value, f"{field}.{name}")
     return cleaned

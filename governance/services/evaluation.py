@@ -88,11 +88,89 @@ def outcomes(context: EvidenceContext, applicable: list[PolicyVersion]) -> list[
                 ),
             )
         ]
-    return [
-        Outcome(version, spec, run_check(spec, context))
-        for version in applicable
-        for spec in version.checks
-    ]
+    results = []
+    for version in applicable:
+        if not version.checks:
+            # Only a document stored without validation can have no checks; it proves nothing.
+            results.append(
+                Outcome(
+                    version,
+                    {
+                        "id": "policy-checks",
+                        "type": "policy_checks",
+                        "title": "the policy has checks",
+                    },
+                    Verdict(
+                        False, f"{version} has no checks: a policy that checks nothing cannot pass"
+                    ),
+                )
+            )
+        for index, spec in enumerate(version.checks):
+            if not isinstance(spec, dict):  # only a document that bypassed validation
+                spec = {"id": f"check-{index}", "type": f"malformed ({type(spec).__name__})"}
+            results.append(Outcome(version, spec, run_check(spec, context)))
+    return results
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An evaluation computed but not yet stored: what `store` writes."""
+
+    version: ModelVersion
+    target_stage: str
+    by: Any
+    purpose: str
+    request: PromotionRequest | None
+    context: EvidenceContext
+    applicable: list[PolicyVersion]
+    results: list[Outcome]
+
+
+def prepare(
+    version: ModelVersion,
+    target_stage: str,
+    *,
+    by: Any,
+    purpose: str = EvaluationPurpose.DRY_RUN,
+    request: PromotionRequest | None = None,
+    check_permission: bool = True,
+) -> Prepared:
+    """Read the evidence and run every check, writing nothing.
+
+    Callers inside a transaction that also writes audit events prepare first and store last:
+    the audit chain is one lock held from a transaction's first event to its commit, so the
+    reading and checking stay outside it."""
+    if target_stage not in TargetStage.values:
+        raise InvalidInput(
+            f"target_stage must be one of {', '.join(TargetStage.values)}", field="target_stage"
+        )
+    if check_permission and not can_evaluate(by, version):
+        raise Forbidden(
+            f"only data scientists of team {version.model.owner_team.name!r}, validators, risk "
+            f"officers and admins can evaluate {version}"
+        )
+    applicable = policies.applicable(version.model.risk_tier, target_stage)
+    context = evidence.build(version, target_stage, now=timezone.now(), request=request)
+    return Prepared(
+        version, target_stage, by, purpose, request, context, applicable,
+        outcomes(context, applicable),
+    )  # fmt: skip
+
+
+def store(prepared: Prepared) -> PolicyEvaluation:
+    """Write a prepared evaluation (immutable) and its audit event, in the caller's transaction
+    or a new one."""
+    with transaction.atomic():
+        return _store(
+            prepared.version,
+            prepared.target_stage,
+            prepared.by,
+            prepared.purpose,
+            prepared.request,
+            prepared.context,
+            prepared.applicable,
+            prepared.results,
+        )
 
 
 def evaluate(
@@ -105,21 +183,17 @@ def evaluate(
     check_permission: bool = True,
 ) -> PolicyEvaluation:
     """Evaluate and store the result (immutable), with an audit event, in one transaction."""
-    if target_stage not in TargetStage.values:
-        raise InvalidInput(
-            f"target_stage must be one of {', '.join(TargetStage.values)}", field="target_stage"
-        )
-    if check_permission and not can_evaluate(by, version):
-        raise Forbidden(
-            f"only data scientists of team {version.model.owner_team.name!r}, validators, risk "
-            f"officers and admins can evaluate {version}"
-        )
     with transaction.atomic():
-        now = timezone.now()
-        applicable = policies.applicable(version.model.risk_tier, target_stage)
-        context = evidence.build(version, target_stage, now=now, request=request)
-        results = outcomes(context, applicable)
-        return _store(version, target_stage, by, purpose, request, context, applicable, results)
+        return store(
+            prepare(
+                version,
+                target_stage,
+                by=by,
+                purpose=purpose,
+                request=request,
+                check_permission=check_permission,
+            )
+        )
 
 
 def _store(
@@ -154,9 +228,10 @@ def _store(
             evaluation=evaluation,
             policy_version=o.policy_version,
             position=position,
-            check_id=o.check["id"],
-            check_type=o.check["type"],
-            title=o.check.get("title", "")[:300],
+            # .get and slices: a stored document that bypassed validation still gets a row.
+            check_id=str(o.check.get("id") or f"check-{position}")[:100],
+            check_type=str(o.check.get("type") or "")[:60],
+            title=str(o.check.get("title") or "")[:300],
             passed=o.verdict.passed,
             reason=o.verdict.reason,
             observed=_json(o.verdict.observed),
@@ -180,7 +255,8 @@ def _store(
             "policy_versions": [f"{v} ({v.sha256[:12]})" for v in applicable],
             "assessments": cited,
             "failed_checks": [
-                f"{o.policy_version.policy.name if o.policy_version else 'gate'}/{o.check['id']}"
+                f"{o.policy_version.policy.name if o.policy_version else 'gate'}/"
+                f"{o.check.get('id') or '?'}"
                 for o in failed
             ],
         },

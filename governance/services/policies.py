@@ -31,7 +31,14 @@ def parse_source(
 ) -> tuple[dict, str, str]:
     """(normalised document, source text, format) from YAML/JSON text or already-parsed data."""
     if isinstance(source, dict):
-        text = json.dumps(source, indent=2, ensure_ascii=False, sort_keys=False)
+        try:
+            text = json.dumps(source, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+        except (RecursionError, ValueError) as exc:
+            raise PolicyDocumentError("document", f"cannot be read: {exc}") from None
+        if len(text.encode("utf-8")) > policy_document.MAX_SOURCE_BYTES:
+            raise PolicyDocumentError(
+                "document", f"is larger than {policy_document.MAX_SOURCE_BYTES // 1024} KiB"
+            )
         return policy_document.parse(source), text, "json"
     if not isinstance(source, str) or not source.strip():
         raise PolicyDocumentError("source", "is empty")
@@ -74,8 +81,8 @@ def save_policy(
             else:
                 if create is True:
                     raise Conflict(
-                        f"policy {policy.name!r} exists: PUT /api/v1/policies/{policy.name}/ "
-                        f"makes a new version",
+                        f"policy {policy.name!r} already exists; save the document as its next "
+                        f"version instead (API: PUT /api/v1/policies/{policy.name}/)",
                         code="policy_exists",
                     )
                 current = policy.current_version

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from audit import trail
+from audit.models import AuditEvent
 from core import locks, roles
 from core.errors import Conflict, Forbidden, InvalidInput, ModelGateError
 from governance.models import (
@@ -56,11 +57,15 @@ def lock_model(model_id: int) -> None:
     locks.serialize(f"governance.promotion.model.{model_id}")
 
 
-def _notify(event: str, request: PromotionRequest) -> None:
+def _notify(event: str, request: PromotionRequest, audit_event: AuditEvent) -> None:
+    """E-mails and webhooks once the transaction commits, about the audit event that records
+    the step (its actor and time, as the trail has them)."""
     from governance.notifications import dispatch
 
-    request_id = request.pk
-    transaction.on_commit(lambda: dispatch.promotion_event(event, request_id))
+    request_id, audit_event_id = request.pk, audit_event.pk
+    transaction.on_commit(
+        lambda: dispatch.promotion_event(event, request_id, audit_event_id=audit_event_id)
+    )
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -148,7 +153,16 @@ def open_request(
                 requested_by=by,
             )
             request.policy_versions.set(applicable)
-            trail.record(
+            # Checks run before the first audit event: the chain's lock is held from there on.
+            prepared = gate.prepare(
+                version,
+                target_stage,
+                by=by,
+                purpose=EvaluationPurpose.REQUEST,
+                request=request,
+                check_permission=False,
+            )
+            announced = trail.record(
                 request,
                 "promotion.requested",
                 by=by,
@@ -163,15 +177,8 @@ def open_request(
                     "rollback": is_rollback,
                 },
             )
-            gate.evaluate(
-                version,
-                target_stage,
-                by=by,
-                purpose=EvaluationPurpose.REQUEST,
-                request=request,
-                check_permission=False,
-            )
-            _notify("promotion.requested", request)
+            gate.store(prepared)
+            _notify("promotion.requested", request, announced)
     except IntegrityError as exc:
         if is_violation_of(exc, "one_active_request_per_version"):
             raise _duplicate(version) from None
@@ -234,6 +241,25 @@ def review_refusal(
     return None
 
 
+def reviewable(user: Any) -> Q:
+    """Requests `user` may review now, as one SQL condition: open, not made by them, not of a
+    version they registered, asking for a role they hold, and not reviewed by them yet.
+
+    The same answer as `promotions.review_refusal(user, request) is None` for every request
+    (tests/governance/test_api_promotions.py compares the two), for a whole page: the
+    inbox and the API filter ask this."""
+    held = sorted(roles.roles_of(user) & set(REVIEWING_ROLES)) if user.is_authenticated else []
+    if not held:
+        return Q(pk__in=[])
+    already = Review.objects.filter(request=OuterRef("pk"), reviewer_id=user.pk)
+    return (
+        Q(status=PromotionStatus.OPEN, required_approvals__has_any_keys=held)
+        & ~Q(requested_by_id=user.pk)
+        & ~Q(model_version__created_by_id=user.pk)
+        & ~Exists(already)
+    )
+
+
 def _eligible_roles(user: Any, request: PromotionRequest) -> list[str]:
     held = roles.roles_of(user)
     return [role for role in request.required_approvals if role in held]
@@ -258,8 +284,7 @@ def _role_for(user: Any, request: PromotionRequest) -> str | None:
     eligible = [role for role in _eligible_roles(user, request) if role in missing]
     if not eligible:
         return None
-    # The scarcest need first: a validator who is also a risk officer fills the risk-officer
-    # slot only when no validator slot is open.
+    # The role with the most approvals still missing; ties go to the role listed first.
     return max(
         eligible, key=lambda role: (missing[role], -list(request.required_approvals).index(role))
     )
@@ -275,9 +300,7 @@ def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -
         raise InvalidInput(
             f"decision must be one of {', '.join(ReviewDecision.values)}", field="decision"
         )
-    comment = (comment or "").strip()
-    if not comment:
-        raise InvalidInput("a comment is required with every decision", field="comment")
+    comment = (comment or "").strip() if isinstance(comment, str) else ""
     refusal: ModelGateError | None = None
     try:
         with transaction.atomic():
@@ -286,6 +309,10 @@ def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -
             refusal = _stale_check(request, by) or review_refusal(by, request, decision)
             if refusal is not None:
                 _record_refusal(request, by, refusal, {"decision": decision})
+            elif not comment:
+                # Checked after the refusals, so that someone who may not review learns that
+                # first (and the attempt is recorded); nothing has been written yet.
+                raise InvalidInput("a comment is required with every decision", field="comment")
             else:
                 _apply_review(request, by, decision, comment)
     except IntegrityError as exc:
@@ -314,7 +341,13 @@ def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: st
     review_row = Review.objects.create(
         request=request, reviewer=by, decision=decision, role=role, comment=comment
     )
-    trail.record(
+    missing = _missing(request) if decision == ReviewDecision.APPROVE else {}
+    # The last approval runs the gate: read and check before the first audit event, which
+    # takes the chain's lock until commit.
+    prepared = (
+        _prepare_gate(request, by) if decision == ReviewDecision.APPROVE and not missing else None
+    )
+    reviewed = trail.record(
         review_row,
         "promotion.reviewed",
         by=by,
@@ -327,11 +360,13 @@ def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: st
         },
     )
     if decision == ReviewDecision.REJECT:
-        _close(request, PromotionStatus.REJECTED, by, f"rejected by {by.get_username()}: {comment}")
-        _notify("promotion.rejected", request)
+        closed = _close(
+            request, PromotionStatus.REJECTED, by, f"rejected by {by.get_username()}: {comment}"
+        )
+        _notify("promotion.rejected", request, closed)
         return
-    _notify("promotion.reviewed", request)
-    if _missing(request):
+    _notify("promotion.reviewed", request, reviewed)
+    if missing:
         _bump(request)
         return
     request.status = PromotionStatus.APPROVED
@@ -342,20 +377,19 @@ def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: st
         by=by,
         data={"model_version": str(request.model_version), "target_stage": request.target_stage},
     )
-    _run_gate(request, by)
+    _run_gate(request, by, prepared)
 
 
 # --- the gate and the stage change ---------------------------------------------------------
 
 
-def _run_gate(request: PromotionRequest, by: Any) -> PolicyEvaluation:
-    """Re-evaluate inside the caller's transaction (model lock held) and promote if it passes."""
+def _prepare_gate(request: PromotionRequest, by: Any) -> "gate.Prepared":
     version = (
-        ModelVersion.objects.select_for_update()
+        ModelVersion.objects.select_for_update(of=("self",))
         .select_related("model")
         .get(pk=request.model_version_id)
     )
-    evaluation = gate.evaluate(
+    return gate.prepare(
         version,
         request.target_stage,
         by=by,
@@ -363,11 +397,21 @@ def _run_gate(request: PromotionRequest, by: Any) -> PolicyEvaluation:
         request=request,
         check_permission=False,
     )
+
+
+def _run_gate(
+    request: PromotionRequest, by: Any, prepared: "gate.Prepared | None" = None
+) -> PolicyEvaluation:
+    """Re-evaluate inside the caller's transaction (model lock held) and promote if it passes."""
+    if prepared is None:
+        prepared = _prepare_gate(request, by)
+    version = prepared.version
+    evaluation = gate.store(prepared)
     if not evaluation.passed:
         request.blocking = gate.blocking_reasons(evaluation)
         request.status_reason = "approved, but the policy gate is blocked"
         _bump(request, "blocking", "status_reason")
-        trail.record(
+        blocked = trail.record(
             request,
             "promotion.blocked",
             by=by,
@@ -378,24 +422,23 @@ def _run_gate(request: PromotionRequest, by: Any) -> PolicyEvaluation:
                 ],
             },
         )
-        _notify("promotion.blocked", request)
+        _notify("promotion.blocked", request, blocked)
         return evaluation
     kind = StageChangeKind.ROLLBACK if request.is_rollback else StageChangeKind.PROMOTION
     move(version, request.target_stage, by=by, kind=kind, request=request, evaluation=evaluation)
     request.blocking = []
-    _close(request, PromotionStatus.COMPLETED, by, f"promoted to {request.target_stage}")
-    trail.record(
+    closed = _close(
         request,
-        "promotion.completed",
-        by=by,
+        PromotionStatus.COMPLETED,
+        by,
+        f"promoted to {request.target_stage}",
         data={
-            "model_version": str(version),
             "target_stage": request.target_stage,
             "evaluation": evaluation.pk,
             "artifact_sha256": version.artifact_sha256,
         },
     )
-    _notify("promotion.completed", request)
+    _notify("promotion.completed", request, closed)
     return evaluation
 
 
@@ -413,9 +456,11 @@ def move(
     a version into production archives the one there, in the same transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("move() must run inside the promotion transaction")
+    current: ModelVersion | None = None
     if to_stage == Stage.PRODUCTION:
         current = (
-            ModelVersion.objects.select_for_update()
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("model")
             .filter(model_id=version.model_id, stage=Stage.PRODUCTION)
             .exclude(pk=version.pk)
             .first()
@@ -436,6 +481,9 @@ def move(
     from governance.services import staleness
 
     staleness.version_moved(version, by=by, except_request=request)
+    if current is not None:
+        # The replaced version moved too: its own open requests were opened from production.
+        staleness.version_moved(current, by=by, except_request=None)
     return change
 
 
@@ -542,8 +590,10 @@ def withdraw(*, by: Any, request: PromotionRequest, reason: str = "") -> Promoti
         if refusal is not None:
             _record_refusal(request, by, refusal, {"action": "withdraw"})
         else:
-            _close(request, PromotionStatus.WITHDRAWN, by, reason.strip() or "withdrawn")
-            _notify("promotion.withdrawn", request)
+            closed = _close(
+                request, PromotionStatus.WITHDRAWN, by, (reason or "").strip() or "withdrawn"
+            )
+            _notify("promotion.withdrawn", request, closed)
     if refusal is not None:
         raise refusal
     return PromotionRequest.objects.get(pk=request.pk)
@@ -557,18 +607,20 @@ def demote(*, by: Any, version: ModelVersion, reason: str) -> StageChange:
     """Take a version out of production or staging (to archived) at once: a risk officer's or
     admin's decision with a reason. Taking a model out of service is never blocked by missing
     evidence; putting one back goes through the gate (`rollback`, or a new request)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("a reason is required to demote a version", field="reason")
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
     refusal: ModelGateError | None = None
     change: StageChange | None = None
     with transaction.atomic():
         lock_model(version.model_id)
         version = (
-            ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("model")
+            .get(pk=version.pk)
         )
         if not can_demote(by):
             refusal = Forbidden("only risk officers and admins can demote a version")
+        elif not reason:
+            raise InvalidInput("a reason is required to demote a version", field="reason")
         elif version.stage not in (Stage.PRODUCTION, Stage.STAGING):
             refusal = Conflict(
                 f"{version} is {version.stage}: only production or staging versions can be demoted",
@@ -651,16 +703,22 @@ def _bump(request: PromotionRequest, *fields: str) -> None:
     request.save(update_fields=[*fields, "revision", "updated_at"])
 
 
-def _close(request: PromotionRequest, status: str, by: Any, reason: str) -> None:
+def _close(
+    request: PromotionRequest,
+    status: str,
+    by: Any,
+    reason: str,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
     request.status = status
     request.status_reason = reason
     request.closed_at = timezone.now()
     _bump(request, "status", "status_reason", "closed_at", "blocking")
-    trail.record(
+    return trail.record(
         request,
         f"promotion.{status}",
         by=by,
-        data={"model_version": str(request.model_version), "reason": reason},
+        data={"model_version": str(request.model_version), "reason": reason, **(data or {})},
     )
 
 

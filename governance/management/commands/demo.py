@@ -3,7 +3,9 @@
 Creates one user per role with a random password and an API token (shown once), the team
 "credit-risk", the UCI Adult train and test files as dataset versions, and a scikit-learn model
 trained on the first and scored on the second, registered as adult-income version 1 with its
-lineage. Everything goes through the registry services, so the audit trail is the real one.
+lineage. Then the governance story (governance/demo_governance.py): the policy pack, a dry-run that
+the fairness check blocks, a mitigated version 2, its approvals and its promotion to production.
+Everything goes through the services, so the audit trail is the real one.
 """
 
 import gzip
@@ -112,13 +114,19 @@ def _headline(results: dict[str, Any]) -> str:
         return f"accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}"
     if results["kind"] == "fairness":
         parts = []
-        for feature, values in sorted(results["disparities"].items()):
-            gap = values.get("equalized_odds_difference")
-            if isinstance(gap, dict):
-                gap = gap.get("value")
-            if isinstance(gap, int | float):
-                parts.append(f"{feature} equalized odds difference {gap:.3f}")
-        return "; ".join(parts[:2]) or "see the results"
+        for feature in results.get("parameters", {}).get("sensitive_features", []):
+            values = results["disparities"].get(feature, {})
+            gaps = [
+                f"{label} {values[key]:.3f}"
+                for key, label in (
+                    ("demographic_parity_difference", "demographic parity difference"),
+                    ("equalized_odds_difference", "equalized odds difference"),
+                )
+                if isinstance(values.get(key), int | float)
+            ]
+            if gaps:
+                parts.append(f"{feature}: {', '.join(gaps)}")
+        return "; ".join(parts) or "see the results"
     top = results.get("ranking", [])[:3]
     share = results.get("sensitive_share", {}).get("share")
     shown = f"top features {', '.join(top)}"
@@ -143,6 +151,11 @@ class Command(BaseCommand):
             default="logistic-regression",
             help="hist-gradient-boosting needs sklearn.ensemble._hist_gradient_boosting."
             "predictor.TreePredictor in MODELGATE_SKOPS_TRUSTED_TYPES",
+        )
+        parser.add_argument(
+            "--no-governance",
+            action="store_true",
+            help="stop after assessing version 1: no policies, mitigated version or promotion",
         )
         parser.add_argument(
             "--sample",
@@ -173,6 +186,8 @@ class Command(BaseCommand):
                 f"sha256 {version.artifact_sha256}"
             )
             self._assess(version)
+            if not options["no_governance"]:
+                self._govern(version)
         self._print_summary(options["addrport"])
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
@@ -214,6 +229,13 @@ class Command(BaseCommand):
                 f"Trained on {trained.train_rows} rows in {trained.seconds:.1f} s; "
                 f"scored on {trained.test_rows} test rows."
             )
+            if not options["no_governance"]:
+                self.stdout.write("Training the fairness-mitigated version (Fairlearn) ...")
+                mitigated = demo_model.train_mitigated(
+                    train_csv, test_csv, work, seed=options["seed"], sample=options["sample"]
+                )
+                self.stdout.write(f"Trained in {mitigated.seconds:.1f} s.")
+                self.mitigated = (mitigated, mitigated.path.read_bytes())
             try:
                 # All or nothing: a refused artifact leaves no half-loaded demo behind.
                 with transaction.atomic():
@@ -350,6 +372,19 @@ class Command(BaseCommand):
                 f"{_headline(assessment.results)}"
             )
 
+    def _govern(self, v1: ModelVersion) -> None:
+        """Policies, a blocked dry-run, a mitigated version, approvals and the promotion."""
+        from governance.demo_governance import GovernanceStory
+
+        story = GovernanceStory(self.stdout.write, self.style)
+        story.policies()
+        story.dry_run(v1)
+        trained, artifact = self.mitigated
+        v2 = story.register_mitigated(v1, trained, artifact)
+        self._assess(v2)
+        story.dry_run(v2)
+        story.promote(v2)
+
     def _print_credentials(self, credentials: list[tuple[DemoUser, str, str]]) -> None:
         rows = [("user", "role", "password", "API token")] + [
             (cast.username, cast.role, password, token) for cast, password, token in credentials
@@ -406,7 +441,23 @@ class Command(BaseCommand):
                     f"  {'':<16}chart: {base}/api/v1/assessments/{assessment.pk}/charts/"
                     f"{chart.name}.png"
                 )
+        from governance.models import PolicyEvaluation, PromotionRequest
+
+        for evaluation in PolicyEvaluation.objects.filter(
+            model_version__model__name=MODEL, purpose="dry_run"
+        ).order_by("pk"):
+            self.stdout.write(
+                f"  {'Dry-run:':<16}{base}/api/v1/evaluations/{evaluation.pk}/ "
+                f"({evaluation.model_version}: {'passed' if evaluation.passed else 'blocked'})"
+            )
+        for request in PromotionRequest.objects.filter(model__name=MODEL).order_by("pk"):
+            self.stdout.write(
+                f"  {'Promotion:':<16}{base}/api/v1/promotion-requests/{request.pk}/ "
+                f"({request.model_version} to {request.target_stage}: {request.status})"
+            )
+        self.stdout.write(f"  {'Policies:':<16}{base}/api/v1/policies/")
+        self.stdout.write(f"  {'Stage history:':<16}{base}/api/v1/models/{MODEL}/stage-history/")
         self.stdout.write(
-            f'  Try: curl -H "Authorization: Token <dana\'s token>" '
-            f"{base}/api/v1/models/{MODEL}/versions/1/lineage/"
+            f'  Try: curl -H "Authorization: Token <dana\'s token>" -X POST -d '
+            f"target_stage=production {base}/api/v1/models/{MODEL}/versions/1/evaluation/"
         )

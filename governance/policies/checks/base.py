@@ -1,5 +1,6 @@
 """What every check type shares: its parameters, a pure `evaluate`, and the registry of types."""
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -72,6 +73,13 @@ class Check:
 
     def default_title(self) -> str:
         return self.summary
+
+
+def finite(value: Any) -> bool:
+    """A real, finite number: what a threshold can be compared with. NaN compares false with
+    everything, so a NaN metric would slip past `<` and `>`; it (and "NaN" as stored by
+    results_json, and any non-number) must fail instead."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def fmt(value: Any) -> str:

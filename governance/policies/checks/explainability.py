@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from governance.policies.checks.base import Check, Verdict, cites, failed, fmt, passed
+from governance.policies.checks.base import Check, Verdict, cites, failed, finite, fmt, passed
 from governance.policies.checks.performance import evidence_dataset
 from governance.policies.context import EvidenceContext
 from governance.policies.params import Param
@@ -79,8 +79,17 @@ class ExplainabilityPresent(Check):
                 threshold=threshold,
                 evidence=cites(facts),
             )
-        share = sum(by_feature.get(f, 0.0) for f in features)
-        observed.update(share=share, by_feature={f: by_feature.get(f, 0.0) for f in features})
+        shares = {f: by_feature.get(f, 0.0) for f in features}
+        if not all(finite(v) for v in shares.values()):
+            return failed(
+                f"assessment #{facts.id} has an attribution share that is not a finite number: "
+                f"{shares}",
+                observed=observed,
+                threshold=threshold,
+                evidence=cites(facts),
+            )
+        share = sum(shares.values())
+        observed.update(share=share, by_feature=shares)
         limit = self.p["max_sensitive_share"]
         message = (
             f"{fmt(share * 100)}% of attribution on {', '.join(features)} "

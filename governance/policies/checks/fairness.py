@@ -3,7 +3,7 @@ the intersection of several, on the point estimate or on its confidence bound.""
 
 from typing import Any
 
-from governance.policies.checks.base import Check, Verdict, cites, failed, fmt, passed
+from governance.policies.checks.base import Check, Verdict, cites, failed, finite, fmt, passed
 from governance.policies.checks.performance import evidence_dataset
 from governance.policies.context import AssessmentFacts, EvidenceContext
 from governance.policies.errors import PolicyDocumentError
@@ -105,12 +105,19 @@ class FairnessThreshold(Check):
                     threshold=threshold,
                 )
             facts = candidates[0]
-            keys = [
-                k for k in facts.sensitive_features if k in facts.results.get("disparities", {})
-            ]
+            keys = list(facts.sensitive_features)
             if not keys:
                 return failed(
                     f"assessment #{facts.id} covers no sensitive feature",
+                    threshold=threshold,
+                    evidence=cites(facts),
+                )
+            # A declared feature without results must fail, not be skipped.
+            unreported = [k for k in keys if k not in facts.results.get("disparities", {})]
+            if unreported:
+                return failed(
+                    f"assessment #{facts.id} declares {', '.join(unreported)} but reports no "
+                    f"disparities for {'it' if len(unreported) == 1 else 'them'}",
                     threshold=threshold,
                     evidence=cites(facts),
                 )
@@ -137,6 +144,8 @@ class FairnessThreshold(Check):
         source = f"(assessment #{facts.id} on {facts.dataset_version})"
         if point is None:
             return False, f"{metric} for {key} is undefined {source}", observed
+        if not finite(point):
+            return False, f"{metric} for {key} is {point!r}, not a finite number {source}", observed
         small = self._small_groups(facts, key)
         if small:
             return (
@@ -154,6 +163,8 @@ class FairnessThreshold(Check):
             is_difference = metric in DIFFERENCES
             judged = interval[1] if is_difference else interval[0]
             label = f"{'upper' if is_difference else 'lower'} confidence bound of {metric}"
+            if not finite(judged):
+                return False, f"{label} for {key} is {judged!r} {source}", observed
         observed["judged"] = judged
         if "max" in self.p and judged > self.p["max"]:
             return (

@@ -1,8 +1,9 @@
 """Metric thresholds on a performance assessment, optionally relative to production."""
 
+import math
 from typing import Any
 
-from governance.policies.checks.base import Check, Verdict, cites, failed, fmt, passed
+from governance.policies.checks.base import Check, Verdict, cites, failed, finite, fmt, passed
 from governance.policies.context import AssessmentFacts, EvidenceContext, VersionFacts
 from governance.policies.errors import PolicyDocumentError
 from governance.policies.params import Param
@@ -40,6 +41,10 @@ class MetricThreshold(Check):
     def validate(cls, cleaned: dict[str, Any], field: str) -> None:
         if "min" not in cleaned and "max" not in cleaned and "max_regression" not in cleaned:
             raise PolicyDocumentError(field, "give min, max or max_regression")
+        if "min" in cleaned and "max" in cleaned and cleaned["min"] > cleaned["max"]:
+            raise PolicyDocumentError(
+                f"{field}.max", f"is below min ({fmt(cleaned['min'])}): no value could pass"
+            )
 
     def default_title(self) -> str:
         bounds = []
@@ -69,6 +74,12 @@ class MetricThreshold(Check):
                 threshold=self._threshold(),
                 evidence=cites(facts),
             )
+        if not finite(value):
+            return failed(
+                f"{metric} in assessment #{facts.id} is {value!r}, not a finite number",
+                threshold=self._threshold(),
+                evidence=cites(facts),
+            )
         observed: dict[str, Any] = {metric: value}
         problems = []
         if "min" in self.p and value < self.p["min"]:
@@ -90,7 +101,10 @@ class MetricThreshold(Check):
                 )
                 observed.update(production=base_value, regression=regression)
                 cited.append(baseline)
-                if regression > self.p["max_regression"]:
+                # 0.9 - 0.89 is 0.010000000000000009 in floats: a regression that equals the
+                # allowance up to rounding is within it.
+                allowed = self.p["max_regression"]
+                if regression > allowed and not math.isclose(regression, allowed, abs_tol=1e-12):
                     problems.append(
                         f"{metric} {fmt(value)} is {fmt(regression)} worse than production "
                         f"{context.production.ref} ({fmt(base_value)}); at most "
@@ -126,7 +140,7 @@ class MetricThreshold(Check):
             return None, "this version is the production version"
         metric = self.p["metric"]
         for candidate in production.evidence("performance", dataset_version=facts.dataset_version):
-            if candidate.results.get("metrics", {}).get(metric) is not None:
+            if finite(candidate.results.get("metrics", {}).get(metric)):
                 return candidate, ""
         return None, (
             f"production version {production.ref} has no performance assessment with {metric} "

@@ -18,6 +18,8 @@ class AssessmentFacts:
     sensitive_features: tuple[str, ...]
     finished_at: datetime
     results: dict[str, Any]
+    # The sensitive features the dataset version declares (the assessment may cover fewer).
+    declared_features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,19 @@ class VersionFacts:
         dataset: str | None = None,
         dataset_version: str | None = None,
         exact_artifact: bool = True,
+        datasets: tuple[str, ...] | None = None,
     ) -> Iterable[AssessmentFacts]:
         """Succeeded assessments of `kind`, newest first, on this exact artifact digest and, when
-        given, on a version of `dataset` (name) or on exactly `dataset_version`."""
+        given, on a version of `dataset` (name) or one of `datasets`, or on exactly
+        `dataset_version`."""
         for facts in self.assessments:
             if facts.kind != kind:
                 continue
             if exact_artifact and facts.artifact_sha256 != self.artifact_sha256:
                 continue
             if dataset is not None and facts.dataset != dataset:
+                continue
+            if datasets is not None and facts.dataset not in datasets:
                 continue
             if dataset_version is not None and facts.dataset_version != dataset_version:
                 continue

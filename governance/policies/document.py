@@ -94,7 +94,7 @@ def parse(data: Any) -> dict[str, Any]:
         )
     document: dict[str, Any] = {
         "name": name,
-        "title": _text(data, "title"),
+        "title": _title(data),
         "description": _text(data, "description"),
         "enabled": _enabled(data),
         "scope": _scope(data.get("scope")),
@@ -219,3 +219,13 @@ def _flat(raw: dict[str, Any], field: str) -> dict[str, Any]:
             f"{field}.params.{both[0]}", "is given both flat and under params; keep one"
         )
     return {**{k: v for k, v in raw.items() if k != "params"}, **nested}
+
+
+MAX_TITLE = 200  # PolicyVersion.title
+
+
+def _title(data: dict[str, Any]) -> str:
+    title = _text(data, "title")
+    if len(title) > MAX_TITLE:
+        raise PolicyDocumentError("title", f"must be at most {MAX_TITLE} characters")
+    return title

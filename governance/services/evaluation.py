@@ -183,6 +183,19 @@ def evaluate(
     check_permission: bool = True,
 ) -> PolicyEvaluation:
     """Evaluate and store the result (immutable), with an audit event, in one transaction."""
+    if check_permission and not can_evaluate(by, version):
+        refusal = Forbidden(
+            f"only data scientists of team {version.model.owner_team.name!r}, validators, risk "
+            f"officers and admins can evaluate {version}"
+        )
+        with transaction.atomic():
+            trail.record(
+                version,
+                "policy.evaluation_refused",
+                by=by if getattr(by, "pk", None) else None,
+                data={"target_stage": target_stage, "code": refusal.code, "reason": refusal.detail},
+            )
+        raise refusal
     with transaction.atomic():
         return store(
             prepare(

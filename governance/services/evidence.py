@@ -90,6 +90,7 @@ def _assessments(versions: list[ModelVersion]) -> dict[int, list[AssessmentFacts
                 sensitive_features=tuple(row.sensitive_features),
                 finished_at=row.finished_at,
                 results=row.results or {},
+                declared_features=tuple(row.dataset_version.sensitive_features or ()),
             )
         )
     return found

@@ -62,7 +62,15 @@ def save_policy(
     the current version is refused (409): nothing would change.
     """
     if not can_write(by):
-        raise Forbidden("only risk officers and admins can write policies")
+        refusal = Forbidden("only risk officers and admins can write policies")
+        with transaction.atomic():
+            trail.record(
+                ("governance.policy", name or "", name or "a new policy"),
+                "policy.write_refused",
+                by=by if getattr(by, "pk", None) else None,
+                data={"code": refusal.code, "reason": refusal.detail},
+            )
+        raise refusal
     document, text, fmt = parse_source(source, source_format)
     if name is not None and document["name"] != name:
         raise InvalidInput(

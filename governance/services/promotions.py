@@ -20,10 +20,11 @@ promotions of one model serialise instead of failing.
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from audit import trail
@@ -181,8 +182,16 @@ def open_request(
             _notify("promotion.requested", request, announced)
     except IntegrityError as exc:
         if is_violation_of(exc, "one_active_request_per_version"):
-            raise _duplicate(version) from None
+            _refused(
+                version,
+                "promotion.request_refused",
+                by,
+                _duplicate(version),
+                {"target_stage": target_stage},
+            )
         raise
+    except Conflict as refusal:  # raised before anything was written; recorded on its own
+        _refused(version, "promotion.request_refused", by, refusal, {"target_stage": target_stage})
     return request
 
 
@@ -284,9 +293,17 @@ def _role_for(user: Any, request: PromotionRequest) -> str | None:
     eligible = [role for role in _eligible_roles(user, request) if role in missing]
     if not eligible:
         return None
-    # The role with the most approvals still missing; ties go to the role listed first.
+    if len(eligible) == 1:
+        return eligible[0]
+    # Someone holding several needed roles fills the one with the most approvals missing, and
+    # on a tie the one fewer people hold, so the request does not end up waiting for a scarce
+    # role that this person could have filled.
+    holders = dict(
+        Group.objects.filter(name__in=eligible).annotate(n=Count("user")).values_list("name", "n")
+    )
+    order = list(request.required_approvals)
     return max(
-        eligible, key=lambda role: (missing[role], -list(request.required_approvals).index(role))
+        eligible, key=lambda role: (missing[role], -holders.get(role, 0), -order.index(role))
     )
 
 
@@ -306,7 +323,11 @@ def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -
         with transaction.atomic():
             lock_model(request.model_id)
             request = _locked(request.pk)
-            refusal = _stale_check(request, by) or review_refusal(by, request, decision)
+            # Who may not review at all learns that first, and cannot close the request as
+            # stale; everyone else sees a stale request as stale.
+            refusal = review_refusal(by, request, decision)
+            if not isinstance(refusal, Forbidden):
+                refusal = _stale_check(request, by) or refusal
             if refusal is not None:
                 _record_refusal(request, by, refusal, {"decision": decision})
             elif not comment:
@@ -320,6 +341,8 @@ def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -
         # a concurrent change slipped past the checks above.
         if is_violation_of(exc, "one_review_per_person"):
             refusal = Conflict("you have already reviewed this request", code="already_reviewed")
+        elif "separation of duties" not in str(exc):
+            raise
         else:
             refusal = Forbidden(
                 "separation of duties: the requester and the version's registrant cannot review",
@@ -537,7 +560,9 @@ def promote(*, by: Any, request: PromotionRequest) -> PromotionRequest:
     with transaction.atomic():
         lock_model(request.model_id)
         request = _locked(request.pk)
-        refusal = _stale_check(request, by) or _promote_refusal(by, request)
+        refusal = _promote_refusal(by, request)
+        if not isinstance(refusal, Forbidden):
+            refusal = _stale_check(request, by) or refusal
         if refusal is not None:
             _record_refusal(request, by, refusal, {"action": "promote"})
         else:
@@ -660,9 +685,15 @@ def rollback(*, by: Any, model: RegisteredModel, justification: str) -> Promotio
     as a rollback, that the same reviewers and the same gate decide."""
     previous = previous_production(model)
     if previous is None:
-        raise Conflict(
-            f"{model.name} has no previous production version to roll back to",
-            code="nothing_to_roll_back",
+        _refused(
+            model,
+            "promotion.rollback_refused",
+            by,
+            Conflict(
+                f"{model.name} has no previous production version to roll back to",
+                code="nothing_to_roll_back",
+            ),
+            {},
         )
     return open_request(
         by=by,
@@ -678,8 +709,8 @@ def rollback(*, by: Any, model: RegisteredModel, justification: str) -> Promotio
 
 def _refused(
     target: Any, action: str, by: Any, refusal: ModelGateError, data: dict[str, Any]
-) -> None:
-    """Record a refused attempt in its own transaction, then refuse."""
+) -> NoReturn:
+    """Record a refused attempt in its own transaction, then refuse. Never returns."""
     with transaction.atomic():
         trail.record(
             target,

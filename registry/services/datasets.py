@@ -71,7 +71,7 @@ def register_dataset_version(
         key = storage.put("datasets", upload)
         try:
             with transaction.atomic():
-                Dataset.objects.select_for_update().filter(pk=dataset.pk).exists()
+                Dataset.objects.select_for_update(no_key=True).filter(pk=dataset.pk).exists()
                 latest = dataset.versions.aggregate(n=Max("version"))["n"] or 0
                 version = DatasetVersion.objects.create(
                     dataset=dataset,

@@ -87,7 +87,8 @@ def update_model(model: RegisteredModel, *, by: Any, **changes: Any) -> Register
         changes["tags"] = _clean_tags(changes["tags"])
     with transaction.atomic():
         locked = (
-            RegisteredModel.objects.select_for_update()
+            # NO KEY: the key never changes here, and rows referencing the model hold KEY SHARE.
+            RegisteredModel.objects.select_for_update(no_key=True)
             .select_related("owner_team")
             .get(pk=model.pk)
         )

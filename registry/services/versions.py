@@ -86,8 +86,10 @@ def register_version(
         key = storage.put("artifacts", upload)
         try:
             with transaction.atomic():
-                # Lock the model row so concurrent registrations get consecutive numbers.
-                RegisteredModel.objects.select_for_update().filter(pk=model.pk).exists()
+                # Lock the model row so concurrent registrations get consecutive numbers. NO KEY:
+                # rows that reference the model (a promotion's stage change) hold KEY SHARE on it
+                # until commit, and a FOR UPDATE would deadlock against them.
+                RegisteredModel.objects.select_for_update(no_key=True).filter(pk=model.pk).exists()
                 latest = model.versions.aggregate(n=Max("version"))["n"] or 0
                 version = ModelVersion.objects.create(
                     model=model,

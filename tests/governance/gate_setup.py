@@ -45,7 +45,9 @@ def governed_version(
             intended_use="Pre-screening of credit applications, reviewed by a person.",
             limitations="Trained on 1994 US census data.",
         )
-    number = (model.versions.order_by("-version").values_list("version", flat=True).first() or 0) + 1
+    number = (
+        model.versions.order_by("-version").values_list("version", flat=True).first() or 0
+    ) + 1
     version = ModelVersionFactory(
         model=model,
         version=number,

@@ -181,7 +181,13 @@ def test_others_may_not_evaluate_and_nothing_is_stored(api, request, version, wh
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
     assert not PolicyEvaluation.objects.exists()
-    assert AuditEvent.objects.count() == events
+    if who == "outsider":  # no role at all: the API turns them away before the service
+        assert AuditEvent.objects.count() == events
+        return
+    # Only the refused attempt is written, to the audit trail.
+    assert AuditEvent.objects.count() == events + 1
+    refused = AuditEvent.objects.latest("id")
+    assert (refused.action, refused.target_id) == ("policy.evaluation_refused", str(version.pk))
 
 
 def test_reading_evaluations_needs_a_role(api, version, data_scientist, outsider):

@@ -135,7 +135,11 @@ def test_other_roles_cannot_create_or_change_policies(api, request, risk_officer
     for response in (created, changed, raw):
         assert response.status_code == 403, response.content
         assert response.json()["code"] == "permission_denied"
-    assert written() == before
+    # Nothing written but the three refused attempts, on the audit trail.
+    assert PolicyVersion.objects.count() == before[0]
+    refused = AuditEvent.objects.filter(action="policy.write_refused").order_by("id")
+    assert refused.count() == 3 == AuditEvent.objects.count() - before[1]
+    assert {e.data["code"] for e in refused} == {"permission_denied"}
 
 
 def test_reading_needs_a_role(api, risk_officer, outsider):

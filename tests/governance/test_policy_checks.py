@@ -53,6 +53,7 @@ def facts(
     dataset_version: str = "adult-eval:1",
     age_days: float = 1,
     sensitive: tuple[str, ...] = ("sex", "race"),
+    declared_features: tuple[str, ...] = (),
 ) -> AssessmentFacts:
     defaults = {
         "performance": performance_results,
@@ -69,6 +70,7 @@ def facts(
         sensitive_features=sensitive if kind != "performance" else (),
         finished_at=NOW - timedelta(days=age_days),
         results=results if results is not None else defaults[kind](),
+        declared_features=declared_features,
     )
 
 
@@ -654,7 +656,10 @@ def test_a_declared_feature_without_disparities_fails_rather_than_being_skipped(
     result = verdict("fairness_threshold", ctx, metric="demographic_parity_difference", max=0.1)
 
     assert not result.passed
-    assert result.reason == "assessment #3 declares race but reports no disparities for it"
+    assert result.reason == (
+        "no fairness assessment of this artifact on dataset 'adult-eval' covers every declared "
+        "sensitive feature (sex, race); the newest, #3, covers sex"
+    )
 
 
 def test_an_assessment_without_declared_features_fails() -> None:
@@ -663,7 +668,40 @@ def test_an_assessment_without_declared_features_fails() -> None:
     result = verdict("fairness_threshold", ctx, metric="demographic_parity_difference", max=0.1)
 
     assert not result.passed
-    assert result.reason == "assessment #3 covers no sensitive feature"
+    assert result.reason == (
+        "assessment #3 covers no sensitive feature and its dataset declares none"
+    )
+
+
+def test_every_feature_the_dataset_declares_is_judged_not_only_those_assessed() -> None:
+    """A requester who assesses only race cannot keep sex out of the default check."""
+    only_race = facts(
+        "fairness",
+        fairness_results({"race": {"demographic_parity_difference": 0.05}}),
+        id=4,
+        sensitive=("race",),
+        declared_features=("sex", "race"),
+    )
+    ctx = context(version(only_race))
+
+    result = verdict("fairness_threshold", ctx, metric="demographic_parity_difference", max=0.1)
+
+    assert not result.passed
+    assert "covers every declared sensitive feature (sex, race)" in result.reason
+
+
+def test_evidence_on_an_undeclared_dataset_never_counts() -> None:
+    elsewhere = facts(
+        "performance", performance_results(roc_auc=0.95), id=5, dataset_version="other:1"
+    )
+    ctx = context(version(elsewhere))
+
+    result = verdict("metric_threshold", ctx, metric="roc_auc", min=0.8)
+
+    assert not result.passed
+    assert result.reason == (
+        "no succeeded performance assessment of this artifact on dataset 'adult-eval'"
+    )
 
 
 @pytest.mark.parametrize("value", [None, math.nan, "NaN"])

@@ -3,7 +3,7 @@
 from typing import Any
 
 from governance.policies.checks.base import Check, Verdict, cites, failed, finite, fmt, passed
-from governance.policies.checks.performance import evidence_dataset
+from governance.policies.checks.performance import evidence_datasets, no_dataset, on
 from governance.policies.context import EvidenceContext
 from governance.policies.params import Param
 
@@ -29,11 +29,13 @@ class ExplainabilityPresent(Check):
         return "SHAP explanation present"
 
     def evaluate(self, context: EvidenceContext) -> Verdict:
-        dataset = evidence_dataset(context, context.version, self.p.get("dataset"))
-        facts = next(iter(context.version.evidence("explainability", dataset=dataset)), None)
+        datasets = evidence_datasets(context.version, self.p.get("dataset"))
         threshold = {k: self.p[k] for k in ("max_sensitive_share",) if k in self.p}
+        if not datasets:
+            return no_dataset(threshold)
+        facts = next(iter(context.version.evidence("explainability", datasets=datasets)), None)
         if facts is None:
-            where = f" on dataset {dataset!r}" if dataset else ""
+            where = on(datasets)
             return failed(
                 f"no succeeded explainability assessment of this artifact{where}",
                 threshold=threshold,
@@ -60,7 +62,13 @@ class ExplainabilityPresent(Check):
             )
         share_info = results.get("sensitive_share", {})
         by_feature = share_info.get("by_feature", {})
-        features = self.p.get("features") or share_info.get("features", [])
+        # Default: what the dataset declares sensitive (not only what the assessment was asked
+        # to sum).
+        features = (
+            self.p.get("features")
+            or list(facts.declared_features)
+            or share_info.get("features", [])
+        )
         if not features:
             return failed(
                 f"assessment #{facts.id} declares no sensitive features, so the share on them "

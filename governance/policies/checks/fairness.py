@@ -4,7 +4,7 @@ the intersection of several, on the point estimate or on its confidence bound.""
 from typing import Any
 
 from governance.policies.checks.base import Check, Verdict, cites, failed, finite, fmt, passed
-from governance.policies.checks.performance import evidence_dataset
+from governance.policies.checks.performance import evidence_datasets, no_dataset, on
 from governance.policies.context import AssessmentFacts, EvidenceContext
 from governance.policies.errors import PolicyDocumentError
 from governance.policies.params import Param
@@ -76,10 +76,12 @@ class FairnessThreshold(Check):
         return f"{bound}{self.p['metric']} for {subject} {op} {fmt(limit)}"
 
     def evaluate(self, context: EvidenceContext) -> Verdict:
-        dataset = evidence_dataset(context, context.version, self.p.get("dataset"))
+        datasets = evidence_datasets(context.version, self.p.get("dataset"))
         threshold = self._threshold()
-        where = f" on dataset {dataset!r}" if dataset else ""
-        candidates = list(context.version.evidence("fairness", dataset=dataset))
+        if not datasets:
+            return no_dataset(threshold)
+        where = on(datasets)
+        candidates = list(context.version.evidence("fairness", datasets=datasets))
         if "features" in self.p:
             features = self.p["features"]
             found = next(
@@ -104,23 +106,28 @@ class FairnessThreshold(Check):
                     f"no succeeded fairness assessment of this artifact{where}",
                     threshold=threshold,
                 )
-            facts = candidates[0]
-            keys = list(facts.sensitive_features)
+            # Every feature the dataset declares sensitive, not only those the requester chose
+            # to assess: the newest assessment that covers them all is judged.
+            newest = candidates[0]
+            keys = list(newest.declared_features or newest.sensitive_features)
             if not keys:
                 return failed(
-                    f"assessment #{facts.id} covers no sensitive feature",
+                    f"assessment #{newest.id} covers no sensitive feature and its dataset "
+                    f"declares none",
                     threshold=threshold,
-                    evidence=cites(facts),
+                    evidence=cites(newest),
                 )
-            # A declared feature without results must fail, not be skipped.
-            unreported = [k for k in keys if k not in facts.results.get("disparities", {})]
-            if unreported:
+            covering = (f for f in candidates if set(keys) <= set(f.results.get("disparities", {})))
+            found_facts = next(covering, None)
+            if found_facts is None:
                 return failed(
-                    f"assessment #{facts.id} declares {', '.join(unreported)} but reports no "
-                    f"disparities for {'it' if len(unreported) == 1 else 'them'}",
+                    f"no fairness assessment of this artifact{where} covers every declared "
+                    f"sensitive feature ({', '.join(keys)}); the newest, #{newest.id}, covers "
+                    f"{', '.join(newest.results.get('disparities', {})) or 'none'}",
                     threshold=threshold,
-                    evidence=cites(facts),
+                    evidence=cites(newest),
                 )
+            facts = found_facts
         judged = [self._judge(facts, key) for key in keys]
         observed: dict[str, Any] = {key: obs for key, (_, _, obs) in zip(keys, judged, strict=True)}
         messages = [message for ok, message, _ in judged if not ok]

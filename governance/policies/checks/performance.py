@@ -13,13 +13,24 @@ LOWER_IS_BETTER = frozenset({"log_loss", "brier_score", "mae", "rmse"})
 METRICS = tuple(sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER))
 
 
-def evidence_dataset(context: EvidenceContext, version: VersionFacts, given: str | None):
-    """The dataset a check reads: the one it names, else the version's declared evaluation
-    dataset (when it declares exactly one), else any."""
-    if given:
-        return given
-    names = version.evaluation_dataset_names
-    return names[0] if len(names) == 1 else None
+def evidence_datasets(version: VersionFacts, given: str | None) -> tuple[str, ...]:
+    """The datasets a check may read evidence from: the one it names, else the version's declared
+    evaluation datasets (none declared: none, and the check fails). Evidence on any other
+    dataset never counts."""
+    return (given,) if given else version.evaluation_dataset_names
+
+
+def no_dataset(threshold: Any = None) -> Verdict:
+    return failed(
+        "the version declares no evaluation dataset (evaluated_on) and the check names none, so "
+        "no evidence can count",
+        threshold=threshold,
+    )
+
+
+def on(datasets: tuple[str, ...]) -> str:
+    plural = "s" if len(datasets) > 1 else ""
+    return f" on dataset{plural} {' or '.join(repr(d) for d in datasets)}"
 
 
 class MetricThreshold(Check):
@@ -58,9 +69,11 @@ class MetricThreshold(Check):
 
     def evaluate(self, context: EvidenceContext) -> Verdict:
         metric = self.p["metric"]
-        dataset = evidence_dataset(context, context.version, self.p.get("dataset"))
-        facts = next(iter(context.version.evidence("performance", dataset=dataset)), None)
-        where = f" on dataset {dataset!r}" if dataset else ""
+        datasets = evidence_datasets(context.version, self.p.get("dataset"))
+        if not datasets:
+            return no_dataset(self._threshold())
+        facts = next(iter(context.version.evidence("performance", datasets=datasets)), None)
+        where = on(datasets)
         if facts is None:
             return failed(
                 f"no succeeded performance assessment of this artifact{where}",

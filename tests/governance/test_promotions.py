@@ -780,6 +780,22 @@ def test_a_dual_role_reviewer_fills_the_role_still_missing(version, data_scienti
     assert Review.objects.get(request=request, reviewer=both).role == "risk officer"
 
 
+def test_a_dual_role_reviewer_fills_the_scarcer_role_so_the_request_can_complete(
+    version, data_scientist, validator
+):
+    """Validators outnumber risk officers (three to two, one of them also a validator): her
+    approval counts for the scarcer risk-officer slot, so any validator can complete it."""
+    person("val2", roles.VALIDATOR)
+    both = person("bea", roles.VALIDATOR, roles.RISK_OFFICER)
+    request = open_production(data_scientist, version)
+
+    request = approve(both, request)
+
+    assert Review.objects.get(request=request, reviewer=both).role == "risk officer"
+    assert approve(validator, request).status == "completed"
+    chain_ok()
+
+
 def test_only_required_roles_review_and_auditors_never_do(
     risk_officer, data_scientist, validator, auditor, outsider, other_data_scientist, team
 ):

@@ -29,7 +29,7 @@ from governance.models import (
     Review,
     StageChange,
 )
-from governance.services import promotions
+from governance.services import promotions, stages
 from registry import refs
 from registry.models import RegisteredModel, Stage
 
@@ -192,7 +192,7 @@ class StageHistoryViewSet(viewsets.GenericViewSet[StageChange]):
         )
         query.is_valid(raise_exception=True)
         rows = list(
-            promotions.stage_at(
+            stages.stage_at(
                 self._model(), query.validated_data["at"], query.validated_data["stage"]
             )
         )

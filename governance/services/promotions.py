@@ -19,12 +19,11 @@ promotions of one model serialise instead of failing.
 """
 
 from collections import Counter
-from datetime import datetime
 from typing import Any, NoReturn
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit import trail
@@ -46,7 +45,7 @@ from governance.models import (
 )
 from governance.policies.checks.approvals import describe
 from governance.services import evaluation as gate
-from governance.services import policies
+from governance.services import policies, stages
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.validation import is_violation_of
 
@@ -403,7 +402,7 @@ def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: st
     _run_gate(request, by, prepared)
 
 
-# --- the gate and the stage change ---------------------------------------------------------
+# --- the gate ---------------------------------------------------------------------------
 
 
 def _prepare_gate(request: PromotionRequest, by: Any) -> "gate.Prepared":
@@ -448,7 +447,9 @@ def _run_gate(
         _notify("promotion.blocked", request, blocked)
         return evaluation
     kind = StageChangeKind.ROLLBACK if request.is_rollback else StageChangeKind.PROMOTION
-    move(version, request.target_stage, by=by, kind=kind, request=request, evaluation=evaluation)
+    stages.move(
+        version, request.target_stage, by=by, kind=kind, request=request, evaluation=evaluation
+    )
     request.blocking = []
     closed = _close(
         request,
@@ -463,94 +464,6 @@ def _run_gate(
     )
     _notify("promotion.completed", request, closed)
     return evaluation
-
-
-def move(
-    version: ModelVersion,
-    to_stage: str,
-    *,
-    by: Any,
-    kind: str,
-    request: PromotionRequest | None = None,
-    evaluation: PolicyEvaluation | None = None,
-    reason: str = "",
-) -> StageChange:
-    """Change one version's stage with its history row (model lock held by the caller). Moving
-    a version into production archives the one there, in the same transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("move() must run inside the promotion transaction")
-    current: ModelVersion | None = None
-    if to_stage == Stage.PRODUCTION:
-        current = (
-            ModelVersion.objects.select_for_update(of=("self",))
-            .select_related("model")
-            .filter(model_id=version.model_id, stage=Stage.PRODUCTION)
-            .exclude(pk=version.pk)
-            .first()
-        )
-        if current is not None:
-            _set_stage(
-                current,
-                Stage.ARCHIVED,
-                by=by,
-                kind=StageChangeKind.REPLACED,
-                request=request,
-                evaluation=evaluation,
-                reason=f"replaced in production by {version}",
-            )
-    change = _set_stage(
-        version, to_stage, by=by, kind=kind, request=request, evaluation=evaluation, reason=reason
-    )
-    from governance.services import staleness
-
-    staleness.version_moved(version, by=by, except_request=request)
-    if current is not None:
-        # The replaced version moved too: its own open requests were opened from production.
-        staleness.version_moved(current, by=by, except_request=None)
-    return change
-
-
-def _set_stage(
-    version: ModelVersion,
-    to_stage: str,
-    *,
-    by: Any,
-    kind: str,
-    request: PromotionRequest | None,
-    evaluation: PolicyEvaluation | None,
-    reason: str,
-) -> StageChange:
-    from_stage = version.stage
-    change = StageChange.objects.create(
-        model_id=version.model_id,
-        model_version=version,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        kind=kind,
-        promotion_request=request,
-        evaluation=evaluation,
-        reason=reason,
-        changed_by=by,
-    )
-    updated = ModelVersion.objects.filter(pk=version.pk, stage=from_stage).update(stage=to_stage)
-    if updated != 1:
-        raise Conflict(f"{version} changed stage meanwhile; retry", code="concurrent_change")
-    version.stage = to_stage
-    trail.record(
-        version,
-        "registry.version.stage_changed",
-        by=by,
-        data={
-            "from_stage": from_stage,
-            "to_stage": to_stage,
-            "kind": kind,
-            "promotion_request": request.pk if request else None,
-            "evaluation": evaluation.pk if evaluation else None,
-            "stage_change": change.pk,
-            "reason": reason,
-        },
-    )
-    return change
 
 
 def promote(*, by: Any, request: PromotionRequest) -> PromotionRequest:
@@ -659,7 +572,7 @@ def demote(*, by: Any, version: ModelVersion, reason: str) -> StageChange:
                 data={"reason": refusal.detail, "code": refusal.code},
             )
         else:
-            change = move(
+            change = stages.move(
                 version, Stage.ARCHIVED, by=by, kind=StageChangeKind.DEMOTION, reason=reason
             )
     if refusal is not None:
@@ -668,22 +581,10 @@ def demote(*, by: Any, version: ModelVersion, reason: str) -> StageChange:
     return change
 
 
-def previous_production(model: RegisteredModel) -> ModelVersion | None:
-    """The version most recently taken out of production that is not in production now."""
-    change = (
-        StageChange.objects.filter(model=model, from_stage=Stage.PRODUCTION)
-        .exclude(model_version__stage=Stage.PRODUCTION)
-        .select_related("model_version__model")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    return change.model_version if change else None
-
-
 def rollback(*, by: Any, model: RegisteredModel, justification: str) -> PromotionRequest:
     """Ask to re-promote the previous production version: a request like any other, marked
     as a rollback, that the same reviewers and the same gate decide."""
-    previous = previous_production(model)
+    previous = stages.previous_production(model)
     if previous is None:
         _refused(
             model,
@@ -775,21 +676,3 @@ def _stale_check(request: PromotionRequest, by: Any) -> ModelGateError | None:
         return None
     staleness.mark(request, reason, by=by)
     return Conflict(f"the request went stale: {reason}; open a new one", code="request_stale")
-
-
-def stage_at(model: RegisteredModel, at: datetime, stage: str) -> QuerySet[StageChange]:
-    """The stage changes that put each version in `stage` and still held at time `at`: for
-    production, at most one row (which version was in production at `at`, who moved it there
-    and under which request). One query."""
-    from django.db.models import OuterRef, Subquery
-
-    latest_per_version = (
-        StageChange.objects.filter(model_version=OuterRef("model_version"), created_at__lte=at)
-        .order_by("-created_at", "-id")
-        .values("id")[:1]
-    )
-    return (
-        StageChange.objects.filter(model=model, created_at__lte=at, to_stage=stage)
-        .filter(id=Subquery(latest_per_version))
-        .select_related("model_version__model", "changed_by", "promotion_request")
-    )

@@ -22,7 +22,7 @@ from governance.models import (
 from governance.models.immutable import ImmutableRecord
 from governance.policies.checks.performance import MetricThreshold
 from governance.policies.checks.records import ArtifactSafety
-from governance.services import evaluation, promotions
+from governance.services import evaluation, promotions, stages
 from registry.models import Stage
 from tests.conftest import requires_postgres
 from tests.governance import gate_setup as g
@@ -296,7 +296,7 @@ def test_an_evaluation_is_pinned_to_what_it_used(
     baseline = g.governed_version(registrant=data_scientist, team=team, model=current.model)
     baseline_perf = g.evidence(baseline, "performance")
     with transaction.atomic():
-        promotions.move(baseline, Stage.PRODUCTION, by=risk_officer, kind="promotion")
+        stages.move(baseline, Stage.PRODUCTION, by=risk_officer, kind="promotion")
     used = g.full_evidence(current)
     g.evidence(current, "performance", artifact_sha256="f" * 64)  # another digest: not used
 

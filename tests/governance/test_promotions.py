@@ -26,7 +26,7 @@ from governance.models import (
     Review,
     StageChange,
 )
-from governance.services import promotions
+from governance.services import promotions, stages
 from registry.models import EdgeKind, ModelVersion
 from registry.services.models import update_model
 from tests.factories import RegisteredModelFactory, UserFactory
@@ -855,18 +855,18 @@ def test_stage_at_answers_which_version_was_in_production_at_a_time(
     assert first_in.created_at < replaced.created_at <= second_in.created_at < demoted.created_at
     between = first_in.created_at + (second_in.created_at - first_in.created_at) / 2
     with django_assert_num_queries(1):
-        at_first = list(promotions.stage_at(model, first_in.created_at, "production"))
+        at_first = list(stages.stage_at(model, first_in.created_at, "production"))
     assert [c.model_version for c in at_first] == [version]
     assert at_first[0].changed_by == risk_officer
     assert at_first[0].promotion_request.model_version == version
     assert first_in.created_at < between < second_in.created_at
-    assert [c.model_version for c in promotions.stage_at(model, between, "production")] == [version]
+    assert [c.model_version for c in stages.stage_at(model, between, "production")] == [version]
     assert [
-        c.model_version for c in promotions.stage_at(model, second_in.created_at, "production")
+        c.model_version for c in stages.stage_at(model, second_in.created_at, "production")
     ] == [successor]
-    assert list(promotions.stage_at(model, demoted.created_at, "production")) == []
-    assert list(promotions.stage_at(model, before_any - timedelta(seconds=1), "production")) == []
-    archived_now = promotions.stage_at(model, timezone.now(), "archived")
+    assert list(stages.stage_at(model, demoted.created_at, "production")) == []
+    assert list(stages.stage_at(model, before_any - timedelta(seconds=1), "production")) == []
+    archived_now = stages.stage_at(model, timezone.now(), "archived")
     assert {c.model_version_id: c.kind for c in archived_now} == {
         version.pk: "replaced",
         successor.pk: "demotion",
@@ -898,7 +898,7 @@ def test_rollback_re_promotes_the_previous_production_version_through_the_gate(
     promote_through(version, data_scientist, [validator, risk_officer])
     successor = ready_version(data_scientist, team, model=model)
     promote_through(successor, data_scientist, [validator, risk_officer])
-    assert promotions.previous_production(model) == version
+    assert stages.previous_production(model) == version
 
     request = promotions.rollback(
         by=data_scientist, model=model, justification="v2 misbehaves in production"
@@ -918,7 +918,7 @@ def test_rollback_re_promotes_the_previous_production_version_through_the_gate(
         (version, "rollback", "archived", "production"),
     ]
     assert rows[1].evaluation.passed
-    assert promotions.previous_production(model) == successor
+    assert stages.previous_production(model) == successor
     chain_ok()
 
 

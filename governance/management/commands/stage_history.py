@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.commands import ActorCommand
 from governance.management.commands import _gate
 from governance.models import StageChange
-from governance.services import promotions
+from governance.services import stages
 from registry import permissions
 from registry.models import Stage
 
@@ -79,7 +79,7 @@ class Command(ActorCommand):
             for line in lines or [f"{model.name} has never changed stage"]:
                 self.stdout.write(line)
             return
-        held = list(promotions.stage_at(model, at, options["stage"]).order_by("model_version"))
+        held = list(stages.stage_at(model, at, options["stage"]).order_by("model_version"))
         if not held:
             self.stdout.write(
                 f"at {at.isoformat()} no version of {model.name} was in {options['stage']}"

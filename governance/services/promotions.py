@@ -240,12 +240,15 @@ def review_refusal(
         )
     if request.status not in ACTIVE_REQUEST:
         return Conflict(f"the request is {request.status}, not open", code="request_not_open")
-    if decision == ReviewDecision.APPROVE and _role_for(user, request) is None:
-        return Conflict(
-            f"the approvals of your role{'s' if len(_eligible_roles(user, request)) > 1 else ''} "
-            f"are complete; the request waits for {describe(_missing(request))}",
-            code="role_complete",
-        )
+    if decision == ReviewDecision.APPROVE:
+        missing = _missing(request)
+        if _role_for(user, request, missing) is None:
+            plural = "s" if len(_eligible_roles(user, request)) > 1 else ""
+            return Conflict(
+                f"the approvals of your role{plural} are complete; the request waits for "
+                f"{describe(missing)}",
+                code="role_complete",
+            )
     return None
 
 
@@ -286,9 +289,11 @@ def _missing(request: PromotionRequest) -> dict[str, int]:
     }
 
 
-def _role_for(user: Any, request: PromotionRequest) -> str | None:
+def _role_for(
+    user: Any, request: PromotionRequest, missing: dict[str, int] | None = None
+) -> str | None:
     """The still-needed role this person's approval counts for (one, whatever they hold)."""
-    missing = _missing(request)
+    missing = _missing(request) if missing is None else missing
     eligible = [role for role in _eligible_roles(user, request) if role in missing]
     if not eligible:
         return None
@@ -355,15 +360,17 @@ def review(*, by: Any, request: PromotionRequest, decision: str, comment: str) -
 
 
 def _apply_review(request: PromotionRequest, by: Any, decision: str, comment: str) -> None:
-    role = (
-        _role_for(by, request)
-        if decision == ReviewDecision.APPROVE
-        else _eligible_roles(by, request)[0]
-    )
+    missing: dict[str, int] = {}
+    if decision == ReviewDecision.APPROVE:
+        missing = _missing(request)
+        role = _role_for(by, request, missing)
+        # What is still missing once this approval counts: no second query for it.
+        missing = {r: n - (r == role) for r, n in missing.items() if n - (r == role) > 0}
+    else:
+        role = _eligible_roles(by, request)[0]
     review_row = Review.objects.create(
         request=request, reviewer=by, decision=decision, role=role, comment=comment
     )
-    missing = _missing(request) if decision == ReviewDecision.APPROVE else {}
     # The last approval runs the gate: read and check before the first audit event, which
     # takes the chain's lock until commit.
     prepared = (

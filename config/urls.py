@@ -7,6 +7,7 @@ from audit.api.views import AuditEventViewSet
 from governance.api import policy_views, promotion_views
 from governance.api import views as governance_views
 from registry.api import views as registry_views
+from web import urls as web_urls
 
 router = SimpleRouter()
 router.register("models", registry_views.RegisteredModelViewSet, basename="model")
@@ -109,9 +110,11 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include(web_urls.accounts)),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(web_urls)),
 ]
 
 handler400 = "core.api.handlers.bad_request"

@@ -11,6 +11,13 @@ from governance.models.assessments import (
     ChartFormat,
     ImmutableAssessment,
 )
+from governance.models.findings import (
+    SEVERITY_ORDER,
+    UNRESOLVED,
+    Finding,
+    FindingSeverity,
+    FindingStatus,
+)
 from governance.models.immutable import ImmutableRecord, WriteOnceModel
 from governance.models.notifications import (
     DUE_STATUSES,
@@ -45,6 +52,8 @@ __all__ = [
     "DUE_STATUSES",
     "FINISHED",
     "PROMOTION_EVENTS",
+    "SEVERITY_ORDER",
+    "UNRESOLVED",
     "Assessment",
     "AssessmentChart",
     "AssessmentChunk",
@@ -54,6 +63,9 @@ __all__ = [
     "CheckResult",
     "DeliveryStatus",
     "EvaluationPurpose",
+    "Finding",
+    "FindingSeverity",
+    "FindingStatus",
     "ImmutableAssessment",
     "ImmutableRecord",
     "Policy",

@@ -23,6 +23,14 @@ class AssessmentFacts:
 
 
 @dataclass(frozen=True)
+class FindingFacts:
+    id: int
+    title: str
+    severity: str
+    status: str
+
+
+@dataclass(frozen=True)
 class VersionFacts:
     id: int
     ref: str  # "model:version"
@@ -39,6 +47,7 @@ class VersionFacts:
     model_card: dict[str, Any]
     registered_by: str
     assessments: tuple[AssessmentFacts, ...] = ()  # succeeded, newest first
+    findings: tuple[FindingFacts, ...] = ()  # unresolved validation findings, oldest first
 
     @property
     def evaluation_dataset_names(self) -> tuple[str, ...]:

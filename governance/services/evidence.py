@@ -7,14 +7,17 @@ from typing import Any
 from governance.models import (
     Assessment,
     AssessmentStatus,
+    Finding,
     PromotionRequest,
     Review,
     ReviewDecision,
 )
+from governance.models.findings import UNRESOLVED
 from governance.policies.context import (
     ApprovalFacts,
     AssessmentFacts,
     EvidenceContext,
+    FindingFacts,
     RequestFacts,
     VersionFacts,
 )
@@ -40,12 +43,13 @@ def build(
     versions = [version] + ([production] if production else [])
     edges = _edges(versions)
     assessments = _assessments(versions)
+    findings = _findings(versions)
     return EvidenceContext(
-        version=_facts(version, edges, assessments),
+        version=_facts(version, edges, assessments, findings),
         target_stage=target_stage,
         risk_tier=version.model.risk_tier,
         now=now,
-        production=_facts(production, edges, assessments) if production else None,
+        production=_facts(production, edges, assessments, findings) if production else None,
         request=_request_facts(request) if request is not None else None,
     )
 
@@ -96,10 +100,23 @@ def _assessments(versions: list[ModelVersion]) -> dict[int, list[AssessmentFacts
     return found
 
 
+def _findings(versions: list[ModelVersion]) -> dict[int, list[FindingFacts]]:
+    found: dict[int, list[FindingFacts]] = {v.pk: [] for v in versions}
+    rows = (
+        Finding.objects.filter(model_version__in=versions, status__in=UNRESOLVED)
+        .order_by("created_at", "id")
+        .values_list("model_version_id", "id", "title", "severity", "status")
+    )
+    for version_id, pk, title, severity, status in rows:
+        found[version_id].append(FindingFacts(pk, title, severity, status))
+    return found
+
+
 def _facts(
     version: ModelVersion,
     edges: dict[int, dict[str, list[tuple[str, str]]]],
     assessments: dict[int, list[AssessmentFacts]],
+    findings: dict[int, list[FindingFacts]],
 ) -> VersionFacts:
     model = version.model
     card: dict[str, Any] = {
@@ -125,6 +142,7 @@ def _facts(
         model_card=card,
         registered_by=version.created_by.get_username(),
         assessments=tuple(assessments[version.pk]),
+        findings=tuple(findings[version.pk]),
     )
 
 

@@ -4,6 +4,7 @@ from governance.policies.checks import (  # noqa: F401  (registration by import)
     approvals,
     explainability,
     fairness,
+    findings,
     freshness,
     performance,
     records,

@@ -1,0 +1,204 @@
+"""Validation findings: raised by a validator or risk officer, answered by their owner, closed
+by the person who raised them or another reviewer of the same role.
+
+Rules (each enforced here, for the web pages, the API, the admin and the commands alike):
+- only a validator or a risk officer raises a finding, on any version, with a title, a severity,
+  a description and an owner who belongs to the model's owning team; a due date, if given, is
+  not in the past;
+- only the owner answers, with a remediation note, while the finding is unresolved; answering
+  again replaces the note;
+- the person who raised it, or anyone else holding the role it was raised in, closes it with a
+  note; never the owner, even one holding that role;
+- unresolved findings at or above the severity a `no_open_findings` check names block the gate;
+- every step writes an audit event in the same transaction; refusals change nothing.
+"""
+
+from datetime import date
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from audit import trail
+from core import roles
+from core.errors import Conflict, Forbidden, InvalidInput
+from governance.models import Finding, FindingSeverity, FindingStatus, PromotionRequest
+from governance.models.findings import UNRESOLVED
+from registry.models import ModelVersion
+
+RAISING_ROLES = (roles.VALIDATOR, roles.RISK_OFFICER)
+TITLE_MAX = 200
+
+
+def raising_role(user: Any) -> str | None:
+    """The role a finding by `user` is raised in (validator first), or None if they may not."""
+    if not user.is_authenticated:
+        return None
+    held = roles.roles_of(user)
+    return next((role for role in RAISING_ROLES if role in held), None)
+
+
+def can_raise(user: Any) -> bool:
+    return raising_role(user) is not None
+
+
+def answer_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
+    """Why `user` may not answer `finding` now (None: they may)."""
+    if not user.is_authenticated or finding.owner_id != user.pk:
+        return Forbidden(
+            f"only the finding's owner ({finding.owner.get_username()}) answers it",
+            code="not_the_owner",
+        )
+    if finding.status not in UNRESOLVED:
+        return Conflict("the finding is closed", code="finding_closed")
+    return None
+
+
+def close_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
+    """Why `user` may not close `finding` now (None: they may)."""
+    if not user.is_authenticated:
+        return Forbidden("sign in to close a finding", code="not_authenticated")
+    if finding.owner_id == user.pk:
+        return Forbidden(
+            "separation of duties: the finding's owner cannot close it", code="owner_cannot_close"
+        )
+    if finding.raised_by_id != user.pk and not roles.has_role(user, finding.raised_role):
+        return Forbidden(
+            f"only {finding.raised_by.get_username()}, who raised it, or another "
+            f"{finding.raised_role} closes this finding",
+            code="not_a_closer",
+        )
+    if finding.status not in UNRESOLVED:
+        return Conflict("the finding is already closed", code="finding_closed")
+    return None
+
+
+def raise_finding(
+    *,
+    by: Any,
+    version: ModelVersion,
+    title: str,
+    severity: str,
+    description: str,
+    owner: Any,
+    due_date: date | None = None,
+    request: PromotionRequest | None = None,
+) -> Finding:
+    role = raising_role(by)
+    if role is None:
+        raise Forbidden("only validators and risk officers raise findings", code="not_a_reviewer")
+    title = (title or "").strip() if isinstance(title, str) else ""
+    description = (description or "").strip() if isinstance(description, str) else ""
+    if not title:
+        raise InvalidInput("a title is required", field="title")
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"the title is longer than {TITLE_MAX} characters", field="title")
+    if severity not in FindingSeverity.values:
+        raise InvalidInput(
+            f"severity must be one of {', '.join(FindingSeverity.values)}", field="severity"
+        )
+    if not description:
+        raise InvalidInput("a description is required", field="description")
+    if due_date is not None and due_date < timezone.localdate():
+        raise InvalidInput("the due date is in the past", field="due_date")
+    if request is not None and request.model_version_id != version.pk:
+        raise InvalidInput(
+            f"promotion request #{request.pk} is not about {version}", field="promotion_request"
+        )
+    if owner is None or not isinstance(owner, get_user_model()):
+        raise InvalidInput("an owner is required", field="owner")
+    team = version.model.owner_team
+    if not owner.is_active or not team.has_member(owner):
+        raise InvalidInput(
+            f"the owner must be an active member of team {team.name!r}, which owns {version.model}",
+            field="owner",
+        )
+    with transaction.atomic():
+        finding = Finding.objects.create(
+            model_version=version,
+            promotion_request=request,
+            title=title,
+            severity=severity,
+            description=description,
+            owner=owner,
+            due_date=due_date,
+            raised_by=by,
+            raised_role=role,
+        )
+        trail.record(
+            finding,
+            "finding.raised",
+            by=by,
+            data={
+                "model_version": str(version),
+                "promotion_request": request.pk if request is not None else None,
+                "title": title,
+                "severity": severity,
+                "description": description,
+                "owner": owner.get_username(),
+                "due_date": due_date.isoformat() if due_date else None,
+                "role": role,
+            },
+        )
+    return finding
+
+
+def answer(*, by: Any, finding: Finding, remediation: str) -> Finding:
+    remediation = (remediation or "").strip() if isinstance(remediation, str) else ""
+    if not remediation:
+        raise InvalidInput("a remediation note is required", field="remediation")
+    with transaction.atomic():
+        finding = _locked(finding.pk)
+        refusal = answer_refusal(by, finding)
+        if refusal is not None:
+            raise refusal
+        finding.remediation = remediation
+        finding.status = FindingStatus.ANSWERED
+        finding.answered_by = by
+        finding.answered_at = timezone.now()
+        finding.save()
+        trail.record(
+            finding,
+            "finding.answered",
+            by=by,
+            data={"model_version": str(finding.model_version), "remediation": remediation},
+        )
+    return finding
+
+
+def close(*, by: Any, finding: Finding, note: str) -> Finding:
+    note = (note or "").strip() if isinstance(note, str) else ""
+    if not note:
+        raise InvalidInput("a closing note is required", field="note")
+    with transaction.atomic():
+        finding = _locked(finding.pk)
+        refusal = close_refusal(by, finding)
+        if refusal is not None:
+            raise refusal
+        previous = finding.status
+        finding.status = FindingStatus.CLOSED
+        finding.closing_note = note
+        finding.closed_by = by
+        finding.closed_at = timezone.now()
+        finding.save()
+        trail.record(
+            finding,
+            "finding.closed",
+            by=by,
+            data={
+                "model_version": str(finding.model_version),
+                "note": note,
+                "was": previous,
+                "answered": bool(finding.remediation),
+            },
+        )
+    return finding
+
+
+def _locked(pk: int) -> Finding:
+    return (
+        Finding.objects.select_for_update(of=("self",))
+        .select_related("model_version__model", "owner", "raised_by")
+        .get(pk=pk)
+    )

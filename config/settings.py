@@ -212,6 +212,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ModelGate <modelgate@localho
 # after BACKOFF * 2^(attempt-1) seconds (at most BACKOFF_MAX) until MAX_ATTEMPTS, then it is
 # failed and can be replayed. Due retries are sent every RETRY_INTERVAL (celery beat, or a timer
 # thread in the thread mode).
+# Where people reach this deployment: the links in e-mails and webhook payloads start with it.
+MODELGATE_BASE_URL = env_str("MODELGATE_BASE_URL", "http://127.0.0.1:8000")
 MODELGATE_WEBHOOK_TIMEOUT_SECONDS = env_int("MODELGATE_WEBHOOK_TIMEOUT_SECONDS", 10)
 MODELGATE_WEBHOOK_MAX_ATTEMPTS = env_int("MODELGATE_WEBHOOK_MAX_ATTEMPTS", 6)
 MODELGATE_WEBHOOK_BACKOFF_SECONDS = env_int("MODELGATE_WEBHOOK_BACKOFF_SECONDS", 30)

@@ -2,8 +2,9 @@
 
 rita (risk officer) installs the shipped policy pack and adapts the high-risk policy to the
 credit team's context; version 1 of adult-income is blocked by its fairness check on sex (the
-dry-run says why); dana registers version 2, mitigated with Fairlearn's ExponentiatedGradient;
-vera assesses it; dana asks for production; vera and rita approve; the gate re-evaluates and
+dry-run says why); vera raises a high-severity validation finding on it for dana; dana registers version 2,
+mitigated with Fairlearn's ExponentiatedGradient, and answers the finding; vera closes it and
+assesses version 2; dana asks for production; vera and rita approve; the gate re-evaluates and
 promotes it in the same transaction.
 """
 
@@ -17,9 +18,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from governance import demo_model
-from governance.models import PolicyEvaluation, PromotionRequest, StageChange
+from governance.models import Finding, PolicyEvaluation, PromotionRequest, StageChange
 from governance.services import evaluation as gate
-from governance.services import policies, promotions
+from governance.services import findings, policies, promotions
 from registry.models import ModelVersion
 from registry.services import versions as version_service
 
@@ -105,6 +106,36 @@ class GovernanceStory:
             if not check.passed:
                 self.write(f"  FAIL {check.check_id}: {check.reason}")
         return evaluation
+
+    def raise_finding(self, version: ModelVersion, blocked: PolicyEvaluation) -> Finding:
+        """vera turns the failing fairness check into a finding dana must answer."""
+        failing = blocked.checks.get(check_id="fairness-sex")
+        finding = findings.raise_finding(
+            by=self.users["vera"],
+            version=version,
+            title="Demographic parity on sex above the credit policy's limit",
+            severity="high",
+            description=f"Policy check fairness-sex fails: {failing.reason}. Mitigate the "
+            "disparity or justify it before this model can be promoted.",
+            owner=self.users["dana"],
+        )
+        self.write(f"  vera (validator) raised finding #{finding.pk} (high) for dana")
+        return finding
+
+    def resolve_finding(self, finding: Finding, mitigated: ModelVersion) -> None:
+        findings.answer(
+            by=self.users["dana"],
+            finding=finding,
+            remediation=f"Mitigated in {mitigated} with Fairlearn's ExponentiatedGradient "
+            "(demographic parity on sex); version 1 will not be promoted.",
+        )
+        findings.close(
+            by=self.users["vera"],
+            finding=finding,
+            note=f"Remediation accepted: {mitigated} carries the mitigation and goes through "
+            "its own validation.",
+        )
+        self.write(f"  dana answered finding #{finding.pk}; vera closed it")
 
     def register_mitigated(
         self, v1: ModelVersion, trained: demo_model.TrainedModel, artifact: bytes

@@ -17,7 +17,13 @@ from audit import trail
 from audit.models import AuditEvent
 from core import roles
 from core.models import Team
-from governance.models import PolicyEvaluation, PolicyVersion, PromotionRequest, StageChange
+from governance.models import (
+    Finding,
+    PolicyEvaluation,
+    PolicyVersion,
+    PromotionRequest,
+    StageChange,
+)
 from registry import storage
 from registry.artifacts import load_model
 from registry.models import Dataset, DatasetVersion, LineageEdge, ModelVersion, RegisteredModel
@@ -139,6 +145,19 @@ def assert_governance_story(output: str, model: RegisteredModel) -> None:
     assert set(failing) == {"fairness-sex", "approvals"}
     assert "demographic_parity_difference for sex is 0.17" in failing["fairness-sex"]
     assert f"FAIL fairness-sex: {failing['fairness-sex']}" in output
+
+    (finding,) = Finding.objects.filter(model_version=v1)
+    assert (finding.severity, finding.status, finding.raised_by.username) == (
+        "high",
+        "closed",
+        "vera",
+    )
+    assert (finding.owner.username, finding.answered_by.username) == ("dana", "dana")
+    assert list(
+        AuditEvent.objects.filter(target_type="governance.finding", target_id=str(finding.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == ["finding.raised", "finding.answered", "finding.closed"]
 
     request = PromotionRequest.objects.get(model_version=v2)
     assert request.status == "completed"

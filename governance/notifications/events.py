@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -17,7 +19,13 @@ def request_path(request_id: int) -> str:
 
 def review_path(request_id: int) -> str:
     """The reviewer's page for the request (ARCHITECTURE.md, web pages)."""
-    return f"/review/requests/{request_id}/"
+    return reverse("web:request", args=[request_id])
+
+
+def absolute(path: str) -> str:
+    """`path` on the deployment's public address (MODELGATE_BASE_URL): e-mails and webhook
+    receivers are outside the site, so a bare path would lead nowhere."""
+    return settings.MODELGATE_BASE_URL.rstrip("/") + path
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class PromotionEvent:
             "actor": self.actor,
             "request_id": request.pk,
             "url": request_path(request.pk),
+            "page_url": absolute(review_path(request.pk)),
             "model": request.model.name,
             "version": version.version,
             "from_stage": request.from_stage,

@@ -14,10 +14,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.mail import EmailMessage, mailers
 from django.db.models import Prefetch, Q
+from django.urls import reverse
 
 from core import roles
 from governance.models import PromotionRequest
-from governance.notifications.events import PromotionEvent, request_path, review_path
+from governance.notifications.events import (
+    PromotionEvent,
+    absolute,
+    request_path,
+    review_path,
+)
 from governance.policies.checks.approvals import describe
 
 REVIEWER_EVENTS = frozenset({"promotion.requested"})
@@ -93,7 +99,16 @@ def _what(request: PromotionRequest) -> str:
 
 
 def _links(request: PromotionRequest) -> str:
-    return f"Review page: {review_path(request.pk)}\nAPI: {request_path(request.pk)}\n"
+    return (
+        f"Review page: {absolute(review_path(request.pk))}\n"
+        f"Model version: {absolute(version_path(request))}\n"
+        f"API: {absolute(request_path(request.pk))}\n"
+    )
+
+
+def version_path(request: PromotionRequest) -> str:
+    version = request.model_version
+    return reverse("web:version", args=[request.model.name, version.version])
 
 
 def _review_requested(event: PromotionEvent) -> tuple[str, str]:

@@ -187,6 +187,7 @@ def test_a_subscribed_endpoint_receives_a_signed_delivery_of_the_event(
         "actor": "dana",
         "request_id": request.pk,
         "url": f"/api/v1/promotion-requests/{request.pk}/",
+        "page_url": f"http://127.0.0.1:8000/review/requests/{request.pk}/",
         "model": version.model.name,
         "version": version.version,
         "from_stage": "none",
@@ -526,8 +527,10 @@ def test_only_the_reviewers_who_can_act_are_emailed_when_a_request_opens(
         f"[ModelGate] Review requested: {version.model.name} version 1 to production "
         f"(#{request.pk})"
     )
-    assert f"/api/v1/promotion-requests/{request.pk}/" in message.body
-    assert f"/review/requests/{request.pk}/" in message.body
+    assert f"API: http://127.0.0.1:8000/api/v1/promotion-requests/{request.pk}/" in message.body
+    assert f"Review page: http://127.0.0.1:8000/review/requests/{request.pk}/" in message.body
+    name, number = version.model.name, version.version
+    assert f"Model version: http://127.0.0.1:8000/models/{name}/versions/{number}/" in message.body
     assert JUSTIFY in message.body
     assert "1 validator, 1 risk officer" in message.body
 

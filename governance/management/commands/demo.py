@@ -378,9 +378,11 @@ class Command(BaseCommand):
 
         story = GovernanceStory(self.stdout.write, self.style)
         story.policies()
-        story.dry_run(v1)
+        blocked = story.dry_run(v1)
+        finding = story.raise_finding(v1, blocked)
         trained, artifact = self.mitigated
         v2 = story.register_mitigated(v1, trained, artifact)
+        story.resolve_finding(finding, v2)
         self._assess(v2)
         story.dry_run(v2)
         story.promote(v2)
@@ -422,6 +424,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Audit chain: {verdict}")
         self.stdout.write("")
+        self.stdout.write(f"  Sign in:        {base}/accounts/login/ (any user above)")
+        self.stdout.write(f"  Review inbox:   {base}/review/")
+        self.stdout.write(f"  Model page:     {base}/models/{MODEL}/")
         self.stdout.write(f"  Admin:          {base}/admin/")
         self.stdout.write(f"  API docs:       {base}/api/docs/")
         self.stdout.write(f"  Model version:  {base}/api/v1/models/{MODEL}/versions/1/")

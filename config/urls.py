@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
-from governance.api import policy_views, promotion_views
+from governance.api import finding_views, policy_views, promotion_views
 from governance.api import views as governance_views
 from registry.api import views as registry_views
 from web import urls as web_urls
@@ -21,6 +21,7 @@ router.register(
     "promotion-requests", promotion_views.PromotionRequestViewSet, basename="promotion-request"
 )
 router.register("stage-changes", promotion_views.StageChangeViewSet, basename="stage-change")
+router.register("findings", finding_views.FindingViewSet, basename="finding")
 
 versions = registry_views.ModelVersionViewSet
 dataset_versions = registry_views.DatasetVersionViewSet

@@ -22,6 +22,10 @@ PUBLIC_PATHS = [
     "/api/v1/assessments/",
     "/api/v1/assessments/{id}/",
     "/api/v1/assessments/{id}/charts/{name}.{extension}",
+    "/api/v1/findings/",
+    "/api/v1/findings/{id}/",
+    "/api/v1/findings/{id}/answer/",
+    "/api/v1/findings/{id}/close/",
 ]
 
 
@@ -38,6 +42,11 @@ def test_the_schema_generates_without_warnings_and_contains_the_contract():
     assert {"id", "status", "progress", "url", "results", "charts", "provenance"} <= set(assessment)
     assert {"post", "get"} <= set(
         schema["paths"]["/api/v1/models/{name}/versions/{version}/assessments/"]
+    )
+    assert {"get", "post"} <= set(schema["paths"]["/api/v1/findings/"])
+    finding = schema["components"]["schemas"]["Finding"]["properties"]
+    assert {"id", "url", "severity", "status", "owner", "answer_refusal", "close_refusal"} <= set(
+        finding
     )
     version_fields = schema["components"]["schemas"]["ModelVersion"]["properties"]
     assert {"version", "artifact_sha256", "stage"} <= set(version_fields)

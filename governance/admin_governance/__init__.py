@@ -1,4 +1,4 @@
-"""Policies, promotion requests, reviews, evaluations and stage history in the admin.
+"""Policies, promotion requests, reviews, evaluations, stage history and findings in the admin.
 
 Every row here is read-only for every role, admins included: policies change by saving a new
 version through `policies.save_policy`, requests move through `promotions.*`, evaluations and
@@ -14,6 +14,6 @@ Imported once, from the end of governance.admin: the model version admin extende
 `versions` is the one registered there.
 """
 
-from governance.admin_governance import evaluations, policies, promotions, steps, versions
+from governance.admin_governance import evaluations, findings, policies, promotions, steps, versions
 
-__all__ = ["evaluations", "policies", "promotions", "steps", "versions"]
+__all__ = ["evaluations", "findings", "policies", "promotions", "steps", "versions"]

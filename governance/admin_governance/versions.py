@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from core import roles
 from governance.admin import AssessedModelVersionAdmin, _admin_link
+from governance.admin_governance.findings import VersionFindingInline
 from governance.admin_governance.forms import DemoteForm, NoInputForm, OpenRequestForm
 from governance.admin_governance.promotions import VersionStageChangeInline, outcome
 from governance.admin_governance.steps import Done, Step, StepsMixin, change_url
@@ -27,7 +28,7 @@ class GovernedModelVersionAdmin(StepsMixin, AssessedModelVersionAdmin):
     """The version admin with governance: dry run, promotion request, demotion, stage history.
     The stage itself stays read-only: it changes through the promotion service only."""
 
-    inlines = (*AssessedModelVersionAdmin.inlines, VersionStageChangeInline)
+    inlines = (*AssessedModelVersionAdmin.inlines, VersionStageChangeInline, VersionFindingInline)
     actions = (*AssessedModelVersionAdmin.actions, "dry_run_production", "demote")
     change_form_template = "admin/governance/modelversion/governed_change_form.html"
     steps = (

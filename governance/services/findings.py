@@ -3,12 +3,13 @@ by the person who raised them or another reviewer of the same role.
 
 Rules (each enforced here, for the web pages, the API, the admin and the commands alike):
 - only a validator or a risk officer raises a finding, on any version, with a title, a severity,
-  a description and an owner who belongs to the model's owning team; a due date, if given, is
-  not in the past;
-- only the owner answers, with a remediation note, while the finding is unresolved; answering
-  again replaces the note;
-- the person who raised it, or anyone else holding the role it was raised in, closes it with a
-  note; never the owner, even one holding that role;
+  a description and an owner: an active data scientist of the model's owning team; a due date,
+  if given, is not in the past;
+- only the owner (still a data scientist) answers, with a remediation note, while the finding
+  is unresolved; answering again replaces the note;
+- anyone holding the role it was raised in (the person who raised it, or another reviewer of
+  that role) closes it with a note; never the owner nor the version's registrant, even one
+  holding that role (separation of duties, as for reviews);
 - unresolved findings at or above the severity a `no_open_findings` check names block the gate;
 - every step writes an audit event in the same transaction; refusals change nothing.
 """
@@ -43,12 +44,27 @@ def can_raise(user: Any) -> bool:
     return raising_role(user) is not None
 
 
+def raise_refusal(user: Any) -> Forbidden | None:
+    """Why `user` may not raise a finding (None: they may)."""
+    return _not_a_reviewer() if raising_role(user) is None else None
+
+
+def _not_a_reviewer() -> Forbidden:
+    return Forbidden("only validators and risk officers raise findings", code="not_a_reviewer")
+
+
 def answer_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
     """Why `user` may not answer `finding` now (None: they may)."""
     if not user.is_authenticated or finding.owner_id != user.pk:
         return Forbidden(
             f"only the finding's owner ({finding.owner.get_username()}) answers it",
             code="not_the_owner",
+        )
+    if not roles.has_role(user, roles.DATA_SCIENTIST):
+        # An owner who has since become, say, an auditor only, changes nothing any more.
+        return Forbidden(
+            "only a data scientist answers findings; you no longer hold that role",
+            code="not_a_data_scientist",
         )
     if finding.status not in UNRESOLVED:
         return Conflict("the finding is closed", code="finding_closed")
@@ -63,10 +79,20 @@ def close_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
         return Forbidden(
             "separation of duties: the finding's owner cannot close it", code="owner_cannot_close"
         )
-    if finding.raised_by_id != user.pk and not roles.has_role(user, finding.raised_role):
+    if finding.model_version.created_by_id == user.pk:
+        # Closing is a validation sign-off: as with reviews, not by who built the version.
+        return Forbidden(
+            f"separation of duties: you registered {finding.model_version}, so you cannot close "
+            f"findings on it",
+            code="self_review",
+        )
+    # The raiser too must still hold the role: one who has since become, say, an auditor only
+    # changes nothing any more.
+    if not roles.has_role(user, finding.raised_role):
+        lost = " (you no longer hold that role)" if finding.raised_by_id == user.pk else ""
         return Forbidden(
             f"only {finding.raised_by.get_username()}, who raised it, or another "
-            f"{finding.raised_role} closes this finding",
+            f"{finding.raised_role} closes this finding{lost}",
             code="not_a_closer",
         )
     if finding.status not in UNRESOLVED:
@@ -87,7 +113,7 @@ def raise_finding(
 ) -> Finding:
     role = raising_role(by)
     if role is None:
-        raise Forbidden("only validators and risk officers raise findings", code="not_a_reviewer")
+        raise _not_a_reviewer()
     title = (title or "").strip() if isinstance(title, str) else ""
     description = (description or "").strip() if isinstance(description, str) else ""
     if not title:
@@ -113,6 +139,11 @@ def raise_finding(
         raise InvalidInput(
             f"the owner must be an active member of team {team.name!r}, which owns {version.model}",
             field="owner",
+        )
+    if not roles.has_role(owner, roles.DATA_SCIENTIST):
+        # The owner fixes the model: an auditor or validator in the team could not.
+        raise InvalidInput(
+            f"the owner must be a data scientist; {owner.get_username()} is not", field="owner"
         )
     with transaction.atomic():
         finding = Finding.objects.create(
@@ -146,13 +177,14 @@ def raise_finding(
 
 def answer(*, by: Any, finding: Finding, remediation: str) -> Finding:
     remediation = (remediation or "").strip() if isinstance(remediation, str) else ""
-    if not remediation:
-        raise InvalidInput("a remediation note is required", field="remediation")
     with transaction.atomic():
         finding = _locked(finding.pk)
+        # Who may act comes before what they sent: a forged post learns the real reason.
         refusal = answer_refusal(by, finding)
         if refusal is not None:
             raise refusal
+        if not remediation:
+            raise InvalidInput("a remediation note is required", field="remediation")
         finding.remediation = remediation
         finding.status = FindingStatus.ANSWERED
         finding.answered_by = by
@@ -169,13 +201,13 @@ def answer(*, by: Any, finding: Finding, remediation: str) -> Finding:
 
 def close(*, by: Any, finding: Finding, note: str) -> Finding:
     note = (note or "").strip() if isinstance(note, str) else ""
-    if not note:
-        raise InvalidInput("a closing note is required", field="note")
     with transaction.atomic():
         finding = _locked(finding.pk)
         refusal = close_refusal(by, finding)
         if refusal is not None:
             raise refusal
+        if not note:
+            raise InvalidInput("a closing note is required", field="note")
         previous = finding.status
         finding.status = FindingStatus.CLOSED
         finding.closing_note = note

@@ -480,7 +480,7 @@ def promote(*, by: Any, request: PromotionRequest) -> PromotionRequest:
     with transaction.atomic():
         lock_model(request.model_id)
         request = _locked(request.pk)
-        refusal = _promote_refusal(by, request)
+        refusal = promote_refusal(by, request)
         if not isinstance(refusal, Forbidden):
             refusal = _stale_check(request, by) or refusal
         if refusal is not None:
@@ -500,7 +500,9 @@ def promote(*, by: Any, request: PromotionRequest) -> PromotionRequest:
     return PromotionRequest.objects.get(pk=request.pk)
 
 
-def _promote_refusal(user: Any, request: PromotionRequest) -> ModelGateError | None:
+def promote_refusal(user: Any, request: PromotionRequest) -> ModelGateError | None:
+    """Why `user` may not retry the gate of `request` now (None: they may). The request page
+    asks this to show the retry form; `promote` refuses with the same answer."""
     allowed = (
         request.requested_by_id == user.pk
         or roles.is_admin(user)
@@ -521,17 +523,22 @@ def _promote_refusal(user: Any, request: PromotionRequest) -> ModelGateError | N
 # --- withdrawing, demoting, rolling back ---------------------------------------------------
 
 
+def withdraw_refusal(user: Any, request: PromotionRequest) -> ModelGateError | None:
+    """Why `user` may not withdraw `request` now (None: they may): only the requester or an
+    admin, only while it is open or approved."""
+    if request.requested_by_id != user.pk and not roles.is_admin(user):
+        return Forbidden("only the requester or an admin can withdraw a request")
+    if request.status not in ACTIVE_REQUEST:
+        return Conflict(f"the request is {request.status}, not open", code="request_not_open")
+    return None
+
+
 def withdraw(*, by: Any, request: PromotionRequest, reason: str = "") -> PromotionRequest:
     refusal: ModelGateError | None = None
     with transaction.atomic():
         lock_model(request.model_id)
         request = _locked(request.pk)
-        if request.requested_by_id != by.pk and not roles.is_admin(by):
-            refusal = Forbidden("only the requester or an admin can withdraw a request")
-        elif request.status not in ACTIVE_REQUEST:
-            refusal = Conflict(
-                f"the request is {request.status}, not open", code="request_not_open"
-            )
+        refusal = withdraw_refusal(by, request)
         if refusal is not None:
             _record_refusal(request, by, refusal, {"action": "withdraw"})
         else:

@@ -490,7 +490,7 @@ def test_a_dry_run_from_the_list_evaluates_and_links_to_the_evaluation(data_scie
     (message,) = messages_of(response)
     assert f"{ADMIN}/policyevaluation/{evaluation.pk}/change/" in message
     # Before any request, the approvals check is the one that blocks.
-    assert "blocked: 1 of 9 checks fail (approvals)" in message
+    assert "blocked: 1 of 10 checks fail (approvals)" in message
 
 
 def test_the_dry_run_button_leads_to_the_evaluation(validator, world):

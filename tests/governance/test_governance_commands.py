@@ -201,7 +201,7 @@ def test_evaluate_prints_every_check_with_its_verdict_and_exits_0(version, data_
     )
     assert "high-risk v1 (sha256" in output and version.artifact_sha256 in output
     verdicts = [line for line in lines if line.startswith(("  PASS", "  FAIL"))]
-    assert len(verdicts) == evaluation.check_count == 9
+    assert len(verdicts) == evaluation.check_count == 10
     for check in evaluation.checks.all():
         word = "PASS" if check.passed else "FAIL"
         assert f"  {word}  high-risk/{check.check_id} ({check.check_type}): {check.reason}" in lines
@@ -213,7 +213,7 @@ def test_evaluate_with_fail_on_block_exits_2_when_blocked(version, data_scientis
     error = refused("evaluate", *ref(version), "--as", "dana", "--fail-on-block")
 
     assert error.returncode == 2
-    assert f"{version} is blocked from production: 1 of 9 checks fail" in str(error)
+    assert f"{version} is blocked from production: 1 of 10 checks fail" in str(error)
     assert PolicyEvaluation.objects.count() == 1
 
 

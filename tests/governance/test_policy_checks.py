@@ -1154,6 +1154,7 @@ EVERY_TYPE: list[tuple[str, dict[str, Any]]] = [
     ("artifact_safety", {}),
     ("approvals", ROLES),
     ("approval_validity", {"days": 30}),
+    ("no_open_findings", {"min_severity": "high"}),
 ]
 
 

@@ -699,6 +699,7 @@ def test_the_high_risk_pack_holds_the_full_set_of_controls() -> None:
     assert checks["fairness-demographic-parity"]["params"]["min_group_size"] == 30
     assert checks["approvals"]["params"]["roles"] == {"validator": 1, "risk officer": 1}
     assert checks["approval-validity"]["params"]["days"] == 30
+    assert checks["no-open-findings"]["params"] == {"min_severity": "high"}
     assert checks["lineage"]["params"]["require"] == [
         "training_dataset",
         "code_reference",

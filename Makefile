@@ -5,6 +5,7 @@
 #   make demo ARGS=--no-serve  everything but serving
 #   make test [ARGS="-k lineage -x"]   the suite (SQLite unless DATABASE_URL is set)
 #   make test-postgres         the suite against PostgreSQL on 127.0.0.1:5432
+#   make test-browser          the browser tests only (Debian's chromium: apt-get install chromium)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -24,7 +25,7 @@ PYTHON312 ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versio
 # Bytecode is compiled at install time: imports stay fast even under PYTHONDONTWRITEBYTECODE.
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
 
-.PHONY: help venv install demo test test-postgres lint bench schema clean
+.PHONY: help venv install demo test test-postgres test-browser lint bench schema clean
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -51,6 +52,10 @@ test: $(STAMP)
 
 test-postgres: $(STAMP)
 	DATABASE_URL=$(POSTGRES_URL) $(VENV)/bin/pytest $(ARGS)
+
+# Screenshots go to $$MODELGATE_SCREENSHOTS (default artifacts/screenshots).
+test-browser: $(STAMP)
+	$(VENV)/bin/pytest -m browser tests/browser $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -63,6 +63,17 @@ class FindingSerializer(serializers.ModelSerializer[Finding]):
     def _user(self) -> Any:
         return self.context["request"].user
 
+    def _requested(self) -> set[int]:
+        """The versions the user asks to promote, among those of the whole page: one query
+        for a list, not one per finding."""
+        if "requested_versions" not in self.context:
+            many = getattr(self.parent, "instance", None)
+            rows = list(many) if many is not None else [self.instance]
+            self.context["requested_versions"] = finding_service.requested_versions(
+                self._user(), sorted({f.model_version_id for f in rows})
+            )
+        return self.context["requested_versions"]
+
     @extend_schema_field(RefusalSerializer(allow_null=True))
     def get_answer_refusal(self, finding: Finding) -> dict[str, str] | None:
         """Why the signed-in user may not answer it now (null: they may)."""
@@ -72,7 +83,9 @@ class FindingSerializer(serializers.ModelSerializer[Finding]):
     @extend_schema_field(RefusalSerializer(allow_null=True))
     def get_close_refusal(self, finding: Finding) -> dict[str, str] | None:
         """Why the signed-in user may not close it now (null: they may)."""
-        refusal = finding_service.close_refusal(self._user(), finding)
+        refusal = finding_service.close_refusal(
+            self._user(), finding, requester=finding.model_version_id in self._requested()
+        )
         return None if refusal is None else {"code": refusal.code, "detail": refusal.detail}
 
 

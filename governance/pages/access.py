@@ -34,6 +34,21 @@ def visible_models(user: Any) -> Q:
     return Q(pk__in=[])
 
 
+def visible_teams(user: Any) -> frozenset[int] | None:
+    """The ids of the teams whose models `user` may see, or None for every team: to decide
+    for many linked models with one query."""
+    if sees_every_model(user):
+        return None
+    if roles.has_role(user, roles.DATA_SCIENTIST):
+        return frozenset(user.teams.values_list("pk", flat=True))
+    return frozenset()
+
+
+def shows(teams: frozenset[int] | None, model: RegisteredModel) -> bool:
+    """Whether a link to `model` may name it, for `teams` from `visible_teams`."""
+    return teams is None or model.owner_team_id in teams
+
+
 def can_see_model(user: Any, model: RegisteredModel) -> bool:
     if sees_every_model(user):
         return True

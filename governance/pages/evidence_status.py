@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.errors import InvalidInput
 from governance.models import (
     ACTIVE,
     Assessment,
@@ -24,7 +23,7 @@ from governance.models import (
     PromotionRequest,
 )
 from governance.services import assessments as assessment_service
-from registry.models import DatasetVersion, ModelVersion
+from registry.models import DatasetVersion
 
 CHECK_KINDS = {
     "metric_threshold": (AssessmentKind.PERFORMANCE,),
@@ -252,29 +251,3 @@ def build(
         for kind, need in wanted.items()
     )
     return EvidenceStatus(kinds=kinds, dataset=dataset, sensitive_features=features)
-
-
-def queue(
-    user: Any,
-    version: ModelVersion,
-    kind: str,
-    *,
-    evaluation_datasets: list[DatasetVersion],
-) -> Assessment:
-    """Queue a `kind` assessment of `version` on its declared evaluation dataset, covering the
-    sensitive features that dataset declares. The assessment service decides who may and
-    checks the data; this only chooses the dataset the policies read."""
-    if not evaluation_datasets:
-        raise InvalidInput(
-            f"{version} declares no evaluation dataset (evaluated_on): there is no data the "
-            f"policies would accept an assessment on",
-            code="no_evaluation_dataset",
-        )
-    dataset = evaluation_datasets[0]
-    return assessment_service.request_assessment(
-        by=user,
-        kind=kind,
-        dataset_version=dataset,
-        model_version=version,
-        sensitive_features=list(dataset.sensitive_features or []),
-    )

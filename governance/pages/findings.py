@@ -79,10 +79,11 @@ class FindingsPanel:
         return bool(self.rows)
 
 
-def row(user: Any, finding: Finding) -> FindingRow:
-    """What `user` may do with `finding` (its people must be loaded: see PEOPLE)."""
+def row(user: Any, finding: Finding, *, requester: bool | None = None) -> FindingRow:
+    """What `user` may do with `finding` (its people must be loaded: see PEOPLE); `requester`
+    as `findings.close_refusal` takes it."""
     answer = service.answer_refusal(user, finding)
-    close = service.close_refusal(user, finding)
+    close = service.close_refusal(user, finding, requester=requester)
     return FindingRow(
         finding=finding,
         may_answer=answer is None,
@@ -129,6 +130,7 @@ def panel(
     # A stable sort keeps newest first within the unresolved and the closed group.
     findings.sort(key=lambda f: not f.is_unresolved)
     may_raise = service.can_raise(user)
+    requester = bool(findings) and version.pk in service.requested_versions(user, [version.pk])
     counts = {level.value: 0 for level in SEVERITY_ORDER}
     for finding in findings:
         if finding.is_unresolved:
@@ -140,7 +142,7 @@ def panel(
     )
     return FindingsPanel(
         version=version,
-        rows=tuple(row(user, f) for f in findings),
+        rows=tuple(row(user, f, requester=requester) for f in findings),
         can_raise=may_raise,
         owner_choices=owner_choices(version) if may_raise else (),
         severities=tuple(

@@ -14,8 +14,9 @@ The filters (status, risk tier, team) narrow every section.
 
 Bounded queries whatever the number of requests, reviews and checks: per section one count, one
 query for the page's rows (model, version and requester joined; the id of each request's latest
-evaluation as a subquery), one for the page's approvals and one for the failing checks of the
-page's latest evaluations; plus the team choices of the filter form.
+evaluation as a subquery), one for the page's approvals, one for the failing checks of the
+page's latest evaluations and one for the unresolved high-severity findings of its versions;
+plus the team choices of the filter form.
 """
 
 from collections import Counter
@@ -25,7 +26,7 @@ from typing import Any
 
 from django import forms
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -35,7 +36,10 @@ from core.models import Team
 from governance.models import (
     ACTIVE_REQUEST,
     CLOSED_REQUEST,
+    UNRESOLVED,
     CheckResult,
+    Finding,
+    FindingSeverity,
     PolicyEvaluation,
     PromotionRequest,
     PromotionStatus,
@@ -83,6 +87,9 @@ class Row:
     failing_checks: tuple[str, ...]  # titles of the latest evaluation's failing checks
     missing_approvals: tuple[MissingApproval, ...]
     approved_by: tuple[str, ...]  # "vera (validator)"
+    # Unresolved high-severity findings on the version now: they block the shipped high-risk
+    # policy's gate even when raised after the latest evaluation.
+    open_high_findings: int = 0
 
     @property
     def pk(self) -> int:
@@ -98,7 +105,7 @@ class Row:
 
     @property
     def is_blocked(self) -> bool:
-        return bool(self.failing_checks or self.missing_approvals)
+        return bool(self.failing_checks or self.missing_approvals or self.open_high_findings)
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,8 @@ def _section(
     page = Paginator(_rows_query(requests), PAGE_SIZE).get_page(params.get(page_param))
     found = list(page.object_list)
     failing = _failing_checks([r.latest_evaluation_id for r in found if r.is_active])
-    rows = tuple(_row(r, failing, now) for r in found)
+    high = _open_high_findings([r.model_version_id for r in found if r.is_active])
+    rows = tuple(_row(r, failing, high, now) for r in found)
     return Section(
         key=key,
         title=title,
@@ -256,6 +264,22 @@ def _failing_checks(evaluation_ids: list[int | None]) -> dict[int, list[str]]:
     return found
 
 
+def _open_high_findings(version_ids: list[int]) -> dict[int, int]:
+    """Unresolved high-severity findings per version. One query (none if empty)."""
+    if not version_ids:
+        return {}
+    return dict(
+        Finding.objects.filter(
+            model_version_id__in=version_ids,
+            status__in=UNRESOLVED,
+            severity=FindingSeverity.HIGH,
+        )
+        .values("model_version_id")
+        .annotate(n=Count("id"))
+        .values_list("model_version_id", "n")
+    )
+
+
 def missing_approvals(request: PromotionRequest, roles_given: list[str]) -> dict[str, int]:
     """Required approvals by role minus the approvals given (the service's `_missing`, from
     reviews already loaded)."""
@@ -267,7 +291,12 @@ def missing_approvals(request: PromotionRequest, roles_given: list[str]) -> dict
     }
 
 
-def _row(request: PromotionRequest, failing: dict[int, list[str]], now: datetime) -> Row:
+def _row(
+    request: PromotionRequest,
+    failing: dict[int, list[str]],
+    high: dict[int, int],
+    now: datetime,
+) -> Row:
     approvals: list[Review] = request.approvals  # type: ignore[attr-defined]
     active = request.is_active
     missing = missing_approvals(request, [a.role for a in approvals]) if active else {}
@@ -280,4 +309,5 @@ def _row(request: PromotionRequest, failing: dict[int, list[str]], now: datetime
         failing_checks=tuple(checks),
         missing_approvals=tuple(MissingApproval(r, n) for r, n in missing.items()),
         approved_by=tuple(f"{a.reviewer.get_username()} ({a.role})" for a in approvals),
+        open_high_findings=high.get(request.model_version_id, 0) if active else 0,
     )

@@ -8,7 +8,7 @@ for the stage-at answer.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django import forms
@@ -144,8 +144,13 @@ def parse_moment(text: str) -> tuple[datetime, date | None]:
         raise ValueError(f"{text!r} is not a real date") from None
     if moment is None:
         raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH:MM)")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # The database compares in UTC: a moment that cannot be expressed there is no date.
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{text!r} is outside the dates ModelGate can compare") from None
     return moment, day
 
 

@@ -111,6 +111,8 @@ class Lineage:
     code_repository: str
     code_commit: str
     parent: ModelVersion | None
+    # False: the parent is another team's model the reader may not see; shown without its name.
+    parent_visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -195,15 +197,14 @@ def build(user: Any, pk: int) -> RequestPage:
         .order_by("-created_at", "-id")
         .first()
     )
-    lineage = _lineage(version)
+    lineage = _lineage(version, user)
     production, note = _production(request, evaluation)
     versions = [version] + ([production] if production else [])
     assessments = comparison.assessments_of(versions)
-    refusal = promotions.review_refusal(user, request)
-    reject_refusal = refusal
-    if refusal is not None and request.status == PromotionStatus.APPROVED:
-        # Every approval is in, but a reviewer may still reject a blocked request.
-        reject_refusal = promotions.review_refusal(user, request, ReviewDecision.REJECT)
+    # Asked per decision, as the service will ask on submit: an approval can be refused (the
+    # person's role is complete, every approval is in) where a rejection is still allowed.
+    approve_refusal = promotions.review_refusal(user, request, ReviewDecision.APPROVE)
+    reject_refusal = promotions.review_refusal(user, request, ReviewDecision.REJECT)
     return RequestPage(
         request=request,
         version=version,
@@ -238,9 +239,9 @@ def build(user: Any, pk: int) -> RequestPage:
         tags=tuple(request.model.tags or ()),
         timeline=_timeline(request, reviews),
         findings=_findings_panel(user, version, request, url),
-        decision_refusal=refusal if reject_refusal is not None else None,
-        approve_refusal=refusal if reject_refusal is None else None,
-        may_approve=refusal is None,
+        decision_refusal=reject_refusal,
+        approve_refusal=approve_refusal if reject_refusal is None else None,
+        may_approve=approve_refusal is None,
         may_reject=reject_refusal is None,
         may_evaluate=request.is_active and gate.can_evaluate(user, version),
         may_retry=request.status == PromotionStatus.APPROVED
@@ -388,7 +389,7 @@ class _LoadedLineage:
     evaluation_versions: list[DatasetVersion]
 
 
-def _lineage(version: ModelVersion) -> _LoadedLineage:
+def _lineage(version: ModelVersion, user: Any = None) -> _LoadedLineage:
     edges = (
         LineageEdge.objects.filter(
             subject_model_version=version,
@@ -413,6 +414,9 @@ def _lineage(version: ModelVersion) -> _LoadedLineage:
             code_repository=version.code_repository,
             code_commit=version.code_commit,
             parent=version.parent,
+            parent_visible=version.parent is None
+            or user is None
+            or access.can_see_model(user, version.parent.model),
         ),
         evaluation,
     )

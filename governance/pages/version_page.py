@@ -11,7 +11,7 @@ questions (a team membership each).
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from governance.models import (
     ACTIVE,
     ACTIVE_REQUEST,
@@ -94,6 +94,8 @@ class DatasetLink:
 class VersionLink:
     kind: str
     version: ModelVersion
+    # False: another team's model the reader may not see; shown without its name.
+    visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,29 +175,9 @@ def evaluation_dataset_of(edges: list[LineageEdge], version: ModelVersion) -> Da
     return None
 
 
-def declared_evaluation_dataset(version: ModelVersion) -> DatasetVersion:
-    """The dataset a version page's assessment runs on; InvalidInput when none is declared."""
-    edge = (
-        LineageEdge.objects.filter(
-            subject_model_version=version,
-            kind=EdgeKind.EVALUATED_ON,
-            object_dataset_version__isnull=False,
-        )
-        .select_related("object_dataset_version__dataset")
-        .order_by("id")
-        .first()
-    )
-    if edge is None:
-        raise InvalidInput(
-            f"{version} declares no evaluation dataset (evaluated_on); register one with the "
-            f"version before assessing it here",
-            code="no_evaluation_dataset",
-        )
-    return edge.object_dataset_version  # type: ignore[return-value]
-
-
-def lineage(version: ModelVersion) -> tuple[Lineage, list[LineageEdge]]:
+def lineage(version: ModelVersion, user: Any) -> tuple[Lineage, list[LineageEdge]]:
     graph = lineage_graph(version, max_depth=1)
+    teams = access.visible_teams(user)
     datasets, parents, children, downstream = [], [], [], []
     for edge in graph.edges:
         kind = EdgeKind(edge.kind).label
@@ -203,15 +185,33 @@ def lineage(version: ModelVersion) -> tuple[Lineage, list[LineageEdge]]:
             if edge.object_dataset_version is not None:
                 datasets.append(DatasetLink(kind, edge.object_dataset_version))
             elif edge.object_model_version is not None:
-                parents.append(VersionLink(kind, edge.object_model_version))
+                parents.append(
+                    VersionLink(
+                        kind,
+                        edge.object_model_version,
+                        access.shows(teams, edge.object_model_version.model),
+                    )
+                )
         elif edge.object_model_version_id == version.pk:
             if edge.subject_model_version is not None:
-                children.append(VersionLink(kind, edge.subject_model_version))
+                children.append(
+                    VersionLink(
+                        kind,
+                        edge.subject_model_version,
+                        access.shows(teams, edge.subject_model_version.model),
+                    )
+                )
             elif edge.subject_dataset_version is not None:
                 downstream.append(DatasetLink(kind, edge.subject_dataset_version))
     if version.parent is not None and not any(p.version.pk == version.parent_id for p in parents):
         # The registry records the parent on the version too; show it even without an edge.
-        parents.append(VersionLink(EdgeKind.DERIVED_FROM.label, version.parent))
+        parents.append(
+            VersionLink(
+                EdgeKind.DERIVED_FROM.label,
+                version.parent,
+                access.shows(teams, version.parent.model),
+            )
+        )
     return (
         Lineage(
             datasets=tuple(datasets),
@@ -276,7 +276,7 @@ def build(user: Any, name: str, number: int, *, next_url: str) -> VersionPage:
     """Raises NotFound for an unknown version, Forbidden for a model `user` may not see."""
     version = find_version(name, number)
     access.require_model(user, version.model)
-    found_lineage, edges = lineage(version)
+    found_lineage, edges = lineage(version, user)
     assessments = (
         Assessment.objects.filter(model_version=version)
         .select_related("dataset_version__dataset", "requested_by")

@@ -18,7 +18,7 @@ from core.errors import Conflict, Forbidden, InvalidInput
 from governance.assessments import parameters as assessment_parameters
 from governance.assessments import results_json
 from governance.models import ACTIVE, Assessment, AssessmentKind
-from registry.models import DatasetVersion, ModelVersion
+from registry.models import DatasetVersion, EdgeKind, LineageEdge, ModelVersion
 from registry.validation import is_violation_of
 
 
@@ -35,6 +35,53 @@ def can_request(user: Any, version: ModelVersion | None) -> bool:
     if roles.DATA_SCIENTIST in granted:
         return version is None or version.model.owner_team.has_member(user)
     return False
+
+
+def _not_allowed(model_version: ModelVersion | None) -> Forbidden:
+    subject = f"{model_version.model.name!r}" if model_version else "predictions"
+    return Forbidden(
+        f"only validators, data scientists of the owning team and admins can assess "
+        f"{subject}; auditors read assessments but do not run them"
+    )
+
+
+def declared_evaluation_dataset(version: ModelVersion) -> DatasetVersion | None:
+    """The version's first declared evaluation dataset (evaluated_on), which policies read."""
+    edge = (
+        LineageEdge.objects.filter(
+            subject_model_version=version,
+            kind=EdgeKind.EVALUATED_ON,
+            object_dataset_version__isnull=False,
+        )
+        .select_related("object_dataset_version__dataset")
+        .order_by("id")
+        .first()
+    )
+    return edge.object_dataset_version if edge is not None else None
+
+
+def assess_on_declared_data(*, by: Any, version: ModelVersion, kind: str) -> Assessment:
+    """Queue `kind` on the version's declared evaluation dataset, covering every sensitive
+    feature it declares: the evidence the policies accept (the web pages' "run" buttons).
+
+    Who may is decided first, so a person who may not assess learns that and nothing about the
+    version's lineage; then a version without a declared evaluation dataset is refused (400)."""
+    if not can_request(by, version):
+        raise _not_allowed(version)
+    dataset = declared_evaluation_dataset(version)
+    if dataset is None:
+        raise InvalidInput(
+            f"{version} declares no evaluation dataset (evaluated_on): register one with the "
+            f"version; the policies accept evidence only on declared evaluation data",
+            code="no_evaluation_dataset",
+        )
+    return request_assessment(
+        by=by,
+        kind=kind,
+        dataset_version=dataset,
+        model_version=version,
+        sensitive_features=list(dataset.sensitive_features or []),
+    )
 
 
 def request_assessment(
@@ -57,11 +104,7 @@ def request_assessment(
     identical one is queued or running (409).
     """
     if not can_request(by, model_version):
-        subject = f"{model_version.model.name!r}" if model_version else "predictions"
-        raise Forbidden(
-            f"only validators, data scientists of the owning team and admins can assess "
-            f"{subject}; auditors read assessments but do not run them"
-        )
+        raise _not_allowed(model_version)
     resolved = assessment_parameters.resolve(kind, parameters)
     sensitive = _sensitive_features(kind, dataset_version, sensitive_features)
     _check_dataset(kind, dataset_version, model_version, sensitive)

@@ -8,8 +8,9 @@ Rules (each enforced here, for the web pages, the API, the admin and the command
 - only the owner (still a data scientist) answers, with a remediation note, while the finding
   is unresolved; answering again replaces the note;
 - anyone holding the role it was raised in (the person who raised it, or another reviewer of
-  that role) closes it with a note; never the owner nor the version's registrant, even one
-  holding that role (separation of duties, as for reviews);
+  that role) closes it with a note; never the owner, the version's registrant or the
+  requester of its active promotion, even one holding that role (separation of duties, as for
+  reviews);
 - unresolved findings at or above the severity a `no_open_findings` check names block the gate;
 - every step writes an audit event in the same transaction; refusals change nothing.
 """
@@ -24,7 +25,13 @@ from django.utils import timezone
 from audit import trail
 from core import roles
 from core.errors import Conflict, Forbidden, InvalidInput
-from governance.models import Finding, FindingSeverity, FindingStatus, PromotionRequest
+from governance.models import (
+    ACTIVE_REQUEST,
+    Finding,
+    FindingSeverity,
+    FindingStatus,
+    PromotionRequest,
+)
 from governance.models.findings import UNRESOLVED
 from registry.models import ModelVersion
 
@@ -71,8 +78,23 @@ def answer_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
     return None
 
 
-def close_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
-    """Why `user` may not close `finding` now (None: they may)."""
+def requested_versions(user: Any, version_ids: list[int]) -> set[int]:
+    """Which of these versions `user` asks to promote in an active request (one query)."""
+    return set(
+        PromotionRequest.objects.filter(
+            model_version_id__in=version_ids, requested_by_id=user.pk, status__in=ACTIVE_REQUEST
+        ).values_list("model_version_id", flat=True)
+    )
+
+
+def close_refusal(
+    user: Any, finding: Finding, *, requester: bool | None = None
+) -> Forbidden | Conflict | None:
+    """Why `user` may not close `finding` now (None: they may).
+
+    `requester`: whether `user` asks for the promotion of the finding's version in an active
+    request, when the caller already knows (a page asking for many findings of one version);
+    None asks the database."""
     if not user.is_authenticated:
         return Forbidden("sign in to close a finding", code="not_authenticated")
     if finding.owner_id == user.pk:
@@ -94,6 +116,15 @@ def close_refusal(user: Any, finding: Finding) -> Forbidden | Conflict | None:
             f"only {finding.raised_by.get_username()}, who raised it, or another "
             f"{finding.raised_role} closes this finding{lost}",
             code="not_a_closer",
+        )
+    if requester is None:
+        requester = finding.model_version_id in requested_versions(user, [finding.model_version_id])
+    if requester:
+        # Closing clears what may block the gate: not for whoever asks for the promotion.
+        return Forbidden(
+            f"separation of duties: you requested the promotion of {finding.model_version}, so "
+            f"you cannot close findings on it",
+            code="self_review",
         )
     if finding.status not in UNRESOLVED:
         return Conflict("the finding is already closed", code="finding_closed")

@@ -128,6 +128,11 @@ def shot(request: pytest.FixtureRequest) -> Shot:
             page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
         try:
             page.screenshot(path=str(path), full_page=True)
+            if width is not None:
+                # Usable on a narrow screen: wide tables scroll in their own box, the page
+                # itself never scrolls sideways.
+                scroll_width = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll_width <= width, f"{name}: {scroll_width} px wide at {width} px"
         finally:
             if width is not None:
                 page.set_viewport_size(VIEWPORT)

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import selector
+from tests.browser import NARROW, selector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +33,7 @@ def test_auditor_opens_every_page_and_has_no_action(
         response = page.goto(url)
         assert response is not None and response.status == 200, (url, response and response.status)
         shot(page, name)
+        shot(page, f"{name}-narrow", width=NARROW)  # and no sideways scrolling at 390 px
         forms = page.locator("form").evaluate_all(
             """forms => forms.map(f => ({
                 method: (f.getAttribute("method") || "get").toLowerCase(),

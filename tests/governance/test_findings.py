@@ -500,3 +500,27 @@ def test_the_commands_refuse_with_the_services_reason(version, finding, data_sci
     assert "'someday' is not a date" in str(refused.value) and "[invalid]" in str(refused.value)
     assert Finding.objects.count() == 1
     assert finding_events(finding) == ["finding.raised"]
+
+
+def test_the_requester_of_the_versions_promotion_cannot_close_its_findings(
+    team, data_scientist, validator
+):
+    # A data scientist who is also a validator asks for the promotion: closing a finding that
+    # blocks it would clear their own gate.
+    requester = UserFactory(username="dual2", roles=[roles.DATA_SCIENTIST, roles.VALIDATOR])
+    team.members.add(requester)
+    version = version_of(team, data_scientist)
+    g.full_evidence(version)
+    promotions.open_request(
+        by=requester, version=version, target_stage="production", justification="ready"
+    )
+    found = raised(validator, version, data_scientist)
+
+    with pytest.raises(Forbidden) as refused:
+        findings.close(by=requester, finding=found, note="fixed, trust me")
+
+    assert refused.value.code == "self_review"
+    assert "you requested the promotion" in refused.value.detail
+    assert fresh(found).status == "open"
+    findings.close(by=validator, finding=found, note="verified the remediation")
+    assert fresh(found).status == "closed"

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core import roles
 from governance.models import (
     Assessment,
     AssessmentChart,
@@ -24,6 +25,7 @@ from tests.factories import (
     ModelVersionFactory,
     RegisteredModelFactory,
     TeamFactory,
+    UserFactory,
 )
 from tests.governance import gate_setup as g
 
@@ -374,6 +376,8 @@ def test_which_version_was_in_production_on_a_date(
         ({"at": "last tuesday"}, "is not a date: use YYYY-MM-DD"),
         ({"at": ""}, "Give a date"),
         ({"at": "2026-03-01", "stage": "limbo"}, "limbo is not one of the available choices"),
+        ({"at": "0001-01-01T00:00+05:00"}, "outside the dates ModelGate can compare"),
+        ({"at": "9999-12-31T23:59-05:00"}, "outside the dates ModelGate can compare"),
     ],
 )
 def test_a_bad_stage_at_question_gets_a_clear_message(
@@ -592,3 +596,31 @@ def test_the_catalogue_issues_the_same_queries_for_3_or_30_models(
     assert all(
         (m.latest_version, m.open_requests, m.unresolved_findings) == (2, 2, 2) for m in rows
     )
+
+
+def test_lineage_links_to_another_teams_model_do_not_name_it_for_a_data_scientist(
+    client: Any, version: Any, data_scientist: Any, validator: Any
+) -> None:
+    other_team = TeamFactory(name="fraud")
+    builder = UserFactory(username="fred", roles=[roles.DATA_SCIENTIST])
+    other_team.members.add(builder)
+    secret = g.governed_version(
+        registrant=builder,
+        team=other_team,
+        model=RegisteredModelFactory(name="secret-fraud-model", owner_team=other_team),
+    )
+    LineageEdge.objects.create(
+        kind=EdgeKind.DERIVED_FROM,
+        subject_model_version=secret,
+        object_model_version=version,
+        created_by=builder,
+    )
+    url = reverse("web:version", args=[version.model.name, version.version])
+
+    client.force_login(data_scientist)
+    html = client.get(url).content.decode()
+    assert "secret-fraud-model" not in html
+    assert "a version of another team's model" in html
+
+    client.force_login(validator)  # sees every model, and so the link
+    assert "secret-fraud-model:1" in client.get(url).content.decode()

@@ -154,7 +154,7 @@ def test_the_panel_costs_the_same_queries_whatever_the_number_of_findings(
 ):
     raised(validator, version, data_scientist)
     validator = type(validator).objects.get(pk=validator.pk)  # roles not cached yet
-    with django_assert_num_queries(3):  # roles, findings, owner choices
+    with django_assert_num_queries(4):  # roles, findings, requests by them, owner choices
         pages.panel(validator, version, next_url="/")
 
     other = UserFactory(username="val2", roles=[roles.VALIDATOR])
@@ -163,7 +163,7 @@ def test_the_panel_costs_the_same_queries_whatever_the_number_of_findings(
         if n % 3 == 0:
             service.answer(by=data_scientist, finding=found, remediation="done")
     validator = type(validator).objects.get(pk=validator.pk)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         panel = pages.panel(validator, version, next_url="/")
         rendered(validator, panel)
     assert len(panel.rows) == 7

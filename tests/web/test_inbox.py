@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from governance.models import CheckResult, PolicyEvaluation, PromotionRequest, Review
-from governance.services import promotions
+from governance.services import findings, promotions
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
 from tests.governance import gate_setup as g
 
@@ -104,6 +104,34 @@ def test_failing_checks_come_from_the_latest_evaluation(
     client.force_login(validator)
     row = client.get(INBOX).context["page"].section("reviewable").rows[0]
     assert list(row.failing_checks) == failing
+
+
+def test_an_unresolved_high_finding_shows_as_a_blocker_until_it_is_closed(
+    client: Any, open_request: PromotionRequest, validator: Any, data_scientist: Any
+) -> None:
+    found = findings.raise_finding(
+        by=validator,
+        version=open_request.model_version,
+        title="Race disparity",
+        severity="high",
+        description="Above the limit.",
+        owner=data_scientist,
+    )
+    findings.raise_finding(
+        by=validator,
+        version=open_request.model_version,
+        title="Typo in the card",
+        severity="low",
+        description="Minor.",
+        owner=data_scientist,
+    )
+    client.force_login(data_scientist)
+    (row,) = client.get(INBOX).context["page"].section("mine").rows
+    assert row.open_high_findings == 1 and row.is_blocked
+
+    findings.close(by=validator, finding=found, note="Accepted after review.")
+    (row,) = client.get(INBOX).context["page"].section("mine").rows
+    assert row.open_high_findings == 0
 
 
 def test_an_approval_given_leaves_only_the_other_role_missing_and_moves_the_request(

@@ -292,6 +292,24 @@ def test_queueing_needs_a_declared_evaluation_dataset(client, team, data_scienti
     assert not Assessment.objects.exists()
 
 
+def test_who_may_not_assess_learns_that_before_anything_about_the_data(
+    client, team, data_scientist, risk_officer, auditor
+):
+    g.install_default_pack(risk_officer)
+    version = g.governed_version(registrant=data_scientist, team=team)
+    version.upstream_edges.filter(kind="evaluated_on").delete()
+    request = promotions.open_request(
+        by=data_scientist, version=version, target_stage="production", justification=JUSTIFY
+    )
+    version_assess = reverse("web:version-assess", args=[version.model.name, version.version])
+
+    for url in (action("request-assess", request), version_assess):
+        response = post(client, auditor, url, {"kind": "fairness"})
+        assert response.status_code == 403
+        assert "auditors read assessments but do not run them" in response.content.decode()
+    assert not Assessment.objects.exists()
+
+
 # --- retry and withdraw ------------------------------------------------------------------------
 
 

@@ -193,6 +193,22 @@ def test_a_reviewer_who_already_approved_sees_the_reason_and_who_approved(client
     assert 'data-action="promotion.reviewed"' in html
 
 
+def test_a_second_validator_is_offered_only_reject_once_the_validator_approval_is_in(
+    client, scene, validator
+):
+    promotions.review(by=validator, request=scene.request, decision="approve", comment="fine")
+    second = UserFactory(username="val2", roles=[roles.VALIDATOR])
+
+    html = get(client, second, scene.url).content.decode()
+
+    assert 'data-testid="decision-form"' in html
+    assert 'value="reject"' in html and 'value="approve"' not in html
+    assert re.search(r'data-testid="approve-refusal" data-code="role_complete"', html)
+    # The service gives the same answer to a forged approval.
+    refusal = promotions.review_refusal(second, scene.request, "approve")
+    assert refusal is not None and refusal.code == "role_complete"
+
+
 # --- the comparison ----------------------------------------------------------------------------
 
 

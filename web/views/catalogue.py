@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ModelGateError
+from governance.pages import access, model_page, version_page
 from governance.pages import catalogue as catalogue_page
-from governance.pages import model_page, version_page
 from governance.services import assessments, promotions
 from web.views.base import done, page, refused
 
@@ -60,18 +60,15 @@ def assess(request: HttpRequest, name: str, version: int) -> HttpResponse:
     target = version_page.find_version(name, version)
     back = reverse("web:version", args=[name, version])
     try:
-        dataset = version_page.declared_evaluation_dataset(target)
-        queued = assessments.request_assessment(
-            by=request.user,
-            kind=request.POST.get("kind", ""),
-            model_version=target,
-            dataset_version=dataset,
-            sensitive_features=list(dataset.sensitive_features),
+        access.require_model(request.user, target.model)
+        queued = assessments.assess_on_declared_data(
+            by=request.user, version=target, kind=request.POST.get("kind", "")
         )
     except ModelGateError as error:
         return refused(request, error, back=back)
     return done(
         request,
-        f"{queued.get_kind_display()} assessment #{queued.pk} of {target} on {dataset} queued",
+        f"{queued.get_kind_display()} assessment #{queued.pk} of {target} on "
+        f"{queued.dataset_version} queued",
         f"{back}#assessment-{queued.pk}",
     )

@@ -54,6 +54,17 @@ def promotion_event(event: str, request_id: int, *, audit_event_id: int | None =
     send_deliveries(delivery_ids)
 
 
+def finding_event(event: str, finding_id: int) -> None:
+    """E-mail whoever has the next step on finding `finding_id` (called after commit): at
+    once with inline jobs, else from the notification thread, off the request."""
+    from governance.notifications import finding_mail
+
+    if mode() == "inline":
+        finding_mail.send(event, finding_id)
+    else:
+        _submit(finding_mail.send, event, finding_id)
+
+
 def send_deliveries(delivery_ids: list[int]) -> None:
     """First attempts of these deliveries, in the job mode in force."""
     if not delivery_ids:

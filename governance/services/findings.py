@@ -203,6 +203,7 @@ def raise_finding(
                 "role": role,
             },
         )
+        _notify("finding.raised", finding)
     return finding
 
 
@@ -227,6 +228,7 @@ def answer(*, by: Any, finding: Finding, remediation: str) -> Finding:
             by=by,
             data={"model_version": str(finding.model_version), "remediation": remediation},
         )
+        _notify("finding.answered", finding)
     return finding
 
 
@@ -256,7 +258,15 @@ def close(*, by: Any, finding: Finding, note: str) -> Finding:
                 "answered": bool(finding.remediation),
             },
         )
+        _notify("finding.closed", finding)
     return finding
+
+
+def _notify(event: str, finding: Finding) -> None:
+    from governance.notifications import dispatch
+
+    pk = finding.pk
+    transaction.on_commit(lambda: dispatch.finding_event(event, pk))
 
 
 def _locked(pk: int) -> Finding:

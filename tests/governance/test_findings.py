@@ -3,7 +3,7 @@ audit trail), the `no_open_findings` check type, the gate with the shipped high-
 the management commands."""
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -524,3 +524,35 @@ def test_the_requester_of_the_versions_promotion_cannot_close_its_findings(
     assert fresh(found).status == "open"
     findings.close(by=validator, finding=found, note="verified the remediation")
     assert fresh(found).status == "closed"
+
+
+def test_whoever_has_the_next_step_is_emailed_with_a_link_to_the_finding(
+    version, validator, data_scientist, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        found = raised(validator, version, data_scientist, due_date=date(2099, 1, 31))
+    with django_capture_on_commit_callbacks(execute=True):
+        findings.answer(by=data_scientist, finding=found, remediation="Re-weighted the data.")
+    with django_capture_on_commit_callbacks(execute=True):
+        findings.close(by=validator, finding=found, note="Verified on the new evidence.")
+
+    raised_mail, answered_mail, closed_mail = mailoutbox
+    link = f"http://127.0.0.1:8000/findings/{found.pk}/"
+    assert raised_mail.to == ["dana@example.org"]
+    assert raised_mail.subject.startswith(f"[ModelGate] Finding #{found.pk} (high) on {version}")
+    assert "Due: 2099-01-31" in raised_mail.body and link in raised_mail.body
+    assert answered_mail.to == ["vera@example.org"]
+    assert "Re-weighted the data." in answered_mail.body and link in answered_mail.body
+    assert closed_mail.to == ["dana@example.org"]
+    assert "Verified on the new evidence." in closed_mail.body
+
+
+def test_a_refused_step_emails_nobody(
+    version, validator, data_scientist, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        found = raised(validator, version, data_scientist)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Forbidden):
+        findings.close(by=data_scientist, finding=found, note="mine now")
+    assert mailoutbox == []

@@ -624,3 +624,42 @@ def test_lineage_links_to_another_teams_model_do_not_name_it_for_a_data_scientis
 
     client.force_login(validator)  # sees every model, and so the link
     assert "secret-fraud-model:1" in client.get(url).content.decode()
+
+
+def test_the_version_page_issues_the_same_queries_whatever_its_history(
+    client: Any,
+    django_assert_max_num_queries: Any,
+    version: Any,
+    data_scientist: Any,
+    validator: Any,
+    team: Any,
+) -> None:
+    def add_history() -> None:
+        g.full_evidence(version)
+        raise_finding(version, validator, data_scientist, severity="low")
+        child = g.governed_version(
+            registrant=data_scientist, team=team, model=version.model, parent=version
+        )
+        LineageEdge.objects.create(
+            kind=EdgeKind.DERIVED_FROM,
+            subject_model_version=child,
+            object_model_version=version,
+            created_by=data_scientist,
+        )
+
+    url = reverse("web:version", args=[version.model.name, version.version])
+    promotions.open_request(
+        by=data_scientist, version=version, target_stage="staging", justification=JUSTIFY
+    )
+    add_history()
+    client.force_login(validator)
+    with django_assert_max_num_queries(20) as small:
+        assert client.get(url).status_code == 200
+    for _ in range(4):  # more assessments, findings and children: the same queries
+        add_history()
+    with django_assert_max_num_queries(len(small.captured_queries)) as large:
+        response = client.get(url)
+    built = response.context["page"]
+    assert len(built.assessments) == 18 and len(built.lineage.children) == 5
+    assert len(built.findings.rows) == 5
+    assert len(large.captured_queries) == len(small.captured_queries)

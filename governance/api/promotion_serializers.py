@@ -119,12 +119,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer[PromotionRequest]):
     def get_missing_approvals(self, request: PromotionRequest) -> dict[str, int]:
         if request.status not in ACTIVE_REQUEST:
             return {}
-        given = approvals_given(request)
-        return {
-            role: count - given.get(role, 0)
-            for role, count in request.required_approvals.items()
-            if given.get(role, 0) < count
-        }
+        return promotion_service.missing_of(request.required_approvals, approvals_given(request))
 
     @extend_schema_field(serializers.BooleanField())
     def get_can_review(self, request: PromotionRequest) -> bool:

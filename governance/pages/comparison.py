@@ -97,19 +97,6 @@ class Side:
         share = self.sensitive_share
         return None if share is None else share * 100
 
-    @property
-    def sensitive_percent_by_feature(self) -> dict[str, float]:
-        if self.explainability is None:
-            return {}
-        shares = self.explainability.results.get("sensitive_share", {}).get("by_feature", {})
-        return {name: value * 100 for name, value in shares.items() if finite(value)}
-
-    @property
-    def sensitive_absent(self) -> list[str]:
-        if self.explainability is None:
-            return []
-        return list(self.explainability.results.get("sensitive_share", {}).get("absent", []))
-
 
 @dataclass(frozen=True)
 class MetricRow:
@@ -142,8 +129,6 @@ class DisparityRow:
 class FeatureFairness:
     feature: str
     rows: tuple[DisparityRow, ...]
-    candidate_chart: Chart | None
-    production_chart: Chart | None
     # (chart or None, side) for each side: the metric-by-group chart of this feature.
     charts: tuple[tuple[Chart | None, Side], ...]
 
@@ -411,8 +396,6 @@ def _fairness(
             FeatureFairness(
                 feature=feature,
                 rows=tuple(rows),
-                candidate_chart=cand.charts.get(chart),
-                production_chart=prod.charts.get(chart) if prod else None,
                 charts=tuple((side.charts.get(chart), side) for side in (cand, prod) if side),
             )
         )

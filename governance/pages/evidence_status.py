@@ -6,8 +6,10 @@ fairness_threshold: fairness, explainability: explainability, evidence_freshness
 the newest succeeded assessment counts when it is about this exact artifact digest, on a
 dataset the checks accept (the one a check names, else the version's declared evaluation
 datasets), covers every sensitive feature the dataset declares (fairness and explainability),
-and is no older than the strictest `max_age_days`. The same rules the checks apply
-(governance.policies.checks); this page only says what is missing before the gate says so.
+and is no older than the strictest `max_age_days`. These follow the checks' rules
+(governance.policies.checks) closely but not in every detail (freshness here is judged on the
+newest covering run, a check's own `features` list is not read): this panel is a guide to what
+to run before the gate is asked; the gate's verdicts in the checks table are what decide.
 """
 
 from dataclasses import dataclass
@@ -135,7 +137,7 @@ def _status(
     *,
     features: tuple[str, ...],
     now: datetime,
-    may_assess: bool,
+    not_allowed: str | None,
     dataset: DatasetVersion | None,
 ) -> KindStatus:
     on_data = [a for a in rows if a.dataset_version.dataset.name in need.datasets]
@@ -173,8 +175,8 @@ def _status(
                 reason = f"assessment #{candidate.id} on {candidate.dataset_version}"
     refusal = None
     if state != "present":
-        if not may_assess:
-            refusal = "you may not queue assessments of this model"
+        if not_allowed is not None:
+            refusal = not_allowed
         elif dataset is None:
             refusal = "the version declares no evaluation dataset to assess on"
         elif active is not None:
@@ -233,7 +235,7 @@ def build(
             active.setdefault(row.kind, row)
     dataset = evaluation_datasets[0] if evaluation_datasets else None
     features = tuple(dataset.sensitive_features or ()) if dataset else ()
-    may_assess = bool(wanted) and assessment_service.can_request(user, version)
+    denied = assessment_service.request_refusal(user, version) if wanted else None
     kinds = tuple(
         _status(
             need,
@@ -245,7 +247,7 @@ def build(
             active.get(kind),
             features=features,
             now=now,
-            may_assess=may_assess,
+            not_allowed=denied.detail if denied is not None else None,
             dataset=dataset,
         )
         for kind, need in wanted.items()

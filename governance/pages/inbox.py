@@ -15,18 +15,18 @@ The filters (status, risk tier, team) narrow every section.
 Bounded queries whatever the number of requests, reviews and checks: per section one count, one
 query for the page's rows (model, version and requester joined; the id of each request's latest
 evaluation as a subquery), one for the page's approvals, one for the failing checks of the
-page's latest evaluations and one for the unresolved high-severity findings of its versions;
-plus the team choices of the filter form.
+page's latest evaluations, one for the pinned policy versions (the severity findings block at)
+and one for the unresolved findings of its versions; plus the team choices of the filter form.
 """
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -39,16 +39,17 @@ from governance.models import (
     UNRESOLVED,
     CheckResult,
     Finding,
-    FindingSeverity,
     PolicyEvaluation,
+    PolicyVersion,
     PromotionRequest,
     PromotionStatus,
     Review,
     ReviewDecision,
 )
+from governance.models.findings import at_least
 from governance.pages import access
 from governance.pages.catalogue import PageLinks, chosen_filters, page_links
-from governance.services import promotions
+from governance.services import findings, promotions
 from registry.models import RegisteredModel, RiskTier
 
 PAGE_SIZE = 25
@@ -81,15 +82,15 @@ class MissingApproval:
 @dataclass(frozen=True)
 class Row:
     request: PromotionRequest
-    age: timedelta  # since the request was opened
     age_text: str
     closed_text: str  # how long ago it was closed ("" while active)
     failing_checks: tuple[str, ...]  # titles of the latest evaluation's failing checks
     missing_approvals: tuple[MissingApproval, ...]
     approved_by: tuple[str, ...]  # "vera (validator)"
-    # Unresolved high-severity findings on the version now: they block the shipped high-risk
-    # policy's gate even when raised after the latest evaluation.
-    open_high_findings: int = 0
+    # Unresolved findings on the version now at or above the severity the request's pinned
+    # policies block at (no_open_findings): they block the gate even when raised after the
+    # latest evaluation.
+    blocking_findings: int = 0
 
     @property
     def pk(self) -> int:
@@ -105,7 +106,7 @@ class Row:
 
     @property
     def is_blocked(self) -> bool:
-        return bool(self.failing_checks or self.missing_approvals or self.open_high_findings)
+        return bool(self.failing_checks or self.missing_approvals or self.blocking_findings)
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,10 @@ def _rows_query(requests: QuerySet[PromotionRequest]) -> QuerySet[PromotionReque
     return (
         requests.select_related("model__owner_team", "model_version", "requested_by")
         .annotate(latest_evaluation_id=Subquery(latest))
-        .prefetch_related(Prefetch("reviews", queryset=approvals, to_attr="approvals"))
+        .prefetch_related(
+            Prefetch("reviews", queryset=approvals, to_attr="approvals"),
+            Prefetch("policy_versions", queryset=PolicyVersion.objects.only("pk", "document")),
+        )
     )
 
 
@@ -234,8 +238,8 @@ def _section(
     page = Paginator(_rows_query(requests), PAGE_SIZE).get_page(params.get(page_param))
     found = list(page.object_list)
     failing = _failing_checks([r.latest_evaluation_id for r in found if r.is_active])
-    high = _open_high_findings([r.model_version_id for r in found if r.is_active])
-    rows = tuple(_row(r, failing, high, now) for r in found)
+    unresolved = _unresolved_findings([r.model_version_id for r in found if r.is_active])
+    rows = tuple(_row(r, failing, unresolved, now) for r in found)
     return Section(
         key=key,
         title=title,
@@ -264,50 +268,46 @@ def _failing_checks(evaluation_ids: list[int | None]) -> dict[int, list[str]]:
     return found
 
 
-def _open_high_findings(version_ids: list[int]) -> dict[int, int]:
-    """Unresolved high-severity findings per version. One query (none if empty)."""
-    if not version_ids:
-        return {}
-    return dict(
-        Finding.objects.filter(
-            model_version_id__in=version_ids,
-            status__in=UNRESOLVED,
-            severity=FindingSeverity.HIGH,
-        )
-        .values("model_version_id")
-        .annotate(n=Count("id"))
-        .values_list("model_version_id", "n")
-    )
+def _unresolved_findings(version_ids: list[int]) -> dict[int, list[str]]:
+    """The severities of the unresolved findings per version. One query (none if empty)."""
+    found: dict[int, list[str]] = {}
+    if version_ids:
+        rows = Finding.objects.filter(
+            model_version_id__in=version_ids, status__in=UNRESOLVED
+        ).values_list("model_version_id", "severity")
+        for version_id, severity in rows:
+            found.setdefault(version_id, []).append(severity)
+    return found
 
 
-def missing_approvals(request: PromotionRequest, roles_given: list[str]) -> dict[str, int]:
-    """Required approvals by role minus the approvals given (the service's `_missing`, from
-    reviews already loaded)."""
-    given = Counter(roles_given)
-    return {
-        role: count - given[role]
-        for role, count in request.required_approvals.items()
-        if given[role] < count
-    }
+def _blocking_findings(request: PromotionRequest, unresolved: dict[int, list[str]]) -> int:
+    threshold = findings.gate_threshold(request.policy_versions.all())
+    if threshold is None:
+        return 0
+    blocking = at_least(threshold)
+    return sum(1 for s in unresolved.get(request.model_version_id, []) if s in blocking)
 
 
 def _row(
     request: PromotionRequest,
     failing: dict[int, list[str]],
-    high: dict[int, int],
+    unresolved: dict[int, list[str]],
     now: datetime,
 ) -> Row:
     approvals: list[Review] = request.approvals  # type: ignore[attr-defined]
     active = request.is_active
-    missing = missing_approvals(request, [a.role for a in approvals]) if active else {}
+    missing = (
+        promotions.missing_of(request.required_approvals, Counter(a.role for a in approvals))
+        if active
+        else {}
+    )
     checks = failing.get(request.latest_evaluation_id, []) if active else []  # type: ignore[attr-defined]
     return Row(
         request=request,
-        age=now - request.created_at,
         age_text=timesince(request.created_at, now),
         closed_text=timesince(request.closed_at, now) if request.closed_at else "",
         failing_checks=tuple(checks),
         missing_approvals=tuple(MissingApproval(r, n) for r, n in missing.items()),
         approved_by=tuple(f"{a.reviewer.get_username()} ({a.role})" for a in approvals),
-        open_high_findings=high.get(request.model_version_id, 0) if active else 0,
+        blocking_findings=_blocking_findings(request, unresolved) if active else 0,
     )

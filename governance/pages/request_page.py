@@ -9,6 +9,7 @@ checks, events, findings and versions.
 """
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,6 @@ from governance.models import (
     Finding,
     PolicyEvaluation,
     PromotionRequest,
-    PromotionStatus,
     Review,
     ReviewDecision,
 )
@@ -92,10 +92,6 @@ class Checks:
     evaluation: PolicyEvaluation
     rows: tuple[CheckRow, ...]
 
-    @property
-    def failed(self) -> tuple[CheckRow, ...]:
-        return tuple(r for r in self.rows if not r.check.passed)
-
 
 @dataclass(frozen=True)
 class Dataset:
@@ -148,10 +144,6 @@ class RequestPage:
     def may_decide(self) -> bool:
         return self.may_approve or self.may_reject
 
-    @property
-    def has_actions(self) -> bool:
-        return self.may_decide or self.may_evaluate or self.may_retry or self.may_withdraw
-
 
 def load(pk: int) -> PromotionRequest:
     request = (
@@ -159,7 +151,7 @@ def load(pk: int) -> PromotionRequest:
             "model__owner_team",
             "model_version__model__owner_team",
             "model_version__created_by",
-            "model_version__parent__model",
+            "model_version__parent__model__owner_team",
             "requested_by",
         )
         .filter(pk=pk)
@@ -172,11 +164,6 @@ def load(pk: int) -> PromotionRequest:
 
 def url_of(pk: int) -> str:
     return reverse("web:request", args=[pk])
-
-
-def evaluation_datasets(version: ModelVersion) -> list[DatasetVersion]:
-    """The dataset versions `version` declares it was evaluated on, oldest edge first."""
-    return _lineage(version).evaluation_versions
 
 
 def build(user: Any, pk: int) -> RequestPage:
@@ -244,8 +231,7 @@ def build(user: Any, pk: int) -> RequestPage:
         may_approve=approve_refusal is None,
         may_reject=reject_refusal is None,
         may_evaluate=request.is_active and gate.can_evaluate(user, version),
-        may_retry=request.status == PromotionStatus.APPROVED
-        and promotions.promote_refusal(user, request) is None,
+        may_retry=promotions.promote_refusal(user, request) is None,
         may_withdraw=promotions.withdraw_refusal(user, request) is None,
         url=url,
     )
@@ -260,17 +246,23 @@ def _model_card(model: Any, version: ModelVersion) -> tuple[tuple[str, str], ...
 
 
 def _requirements(request: PromotionRequest, reviews: list[Review]) -> tuple[RoleApprovals, ...]:
-    """Required approvals by role and who gave them: what promotions._missing counts, from the
-    reviews already loaded."""
-    rows = []
-    for role, count in request.required_approvals.items():
-        given = tuple(
-            Approval(r.reviewer.get_username(), r.created_at, r.comment)
-            for r in reviews
-            if r.decision == ReviewDecision.APPROVE and r.role == role
+    """Required approvals by role, who gave them and how many are missing (the service's
+    count, from the reviews already loaded)."""
+    approvals = [r for r in reviews if r.decision == ReviewDecision.APPROVE]
+    missing = promotions.missing_of(request.required_approvals, Counter(r.role for r in approvals))
+    return tuple(
+        RoleApprovals(
+            role,
+            count,
+            tuple(
+                Approval(r.reviewer.get_username(), r.created_at, r.comment)
+                for r in approvals
+                if r.role == role
+            ),
+            missing.get(role, 0),
         )
-        rows.append(RoleApprovals(role, count, given, max(0, count - len(given))))
-    return tuple(rows)
+        for role, count in request.required_approvals.items()
+    )
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -389,7 +381,7 @@ class _LoadedLineage:
     evaluation_versions: list[DatasetVersion]
 
 
-def _lineage(version: ModelVersion, user: Any = None) -> _LoadedLineage:
+def _lineage(version: ModelVersion, user: Any) -> _LoadedLineage:
     edges = (
         LineageEdge.objects.filter(
             subject_model_version=version,
@@ -415,7 +407,6 @@ def _lineage(version: ModelVersion, user: Any = None) -> _LoadedLineage:
             code_commit=version.code_commit,
             parent=version.parent,
             parent_visible=version.parent is None
-            or user is None
             or access.can_see_model(user, version.parent.model),
         ),
         evaluation,

@@ -45,6 +45,11 @@ def _not_allowed(model_version: ModelVersion | None) -> Forbidden:
     )
 
 
+def request_refusal(user: Any, version: ModelVersion | None) -> Forbidden | None:
+    """Why `user` may not request assessments of `version` (None: they may)."""
+    return None if can_request(user, version) else _not_allowed(version)
+
+
 def declared_evaluation_dataset(version: ModelVersion) -> DatasetVersion | None:
     """The version's first declared evaluation dataset (evaluated_on), which policies read."""
     edge = (
@@ -66,8 +71,9 @@ def assess_on_declared_data(*, by: Any, version: ModelVersion, kind: str) -> Ass
 
     Who may is decided first, so a person who may not assess learns that and nothing about the
     version's lineage; then a version without a declared evaluation dataset is refused (400)."""
-    if not can_request(by, version):
-        raise _not_allowed(version)
+    refusal = request_refusal(by, version)
+    if refusal is not None:
+        raise refusal
     dataset = declared_evaluation_dataset(version)
     if dataset is None:
         raise InvalidInput(

@@ -15,6 +15,7 @@ Rules (each enforced here, for the web pages, the API, the admin and the command
 - every step writes an audit event in the same transaction; refusals change nothing.
 """
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -27,9 +28,11 @@ from core import roles
 from core.errors import Conflict, Forbidden, InvalidInput
 from governance.models import (
     ACTIVE_REQUEST,
+    SEVERITY_ORDER,
     Finding,
     FindingSeverity,
     FindingStatus,
+    PolicyVersion,
     PromotionRequest,
 )
 from governance.models.findings import UNRESOLVED
@@ -37,6 +40,18 @@ from registry.models import ModelVersion
 
 RAISING_ROLES = (roles.VALIDATOR, roles.RISK_OFFICER)
 TITLE_MAX = 200
+
+
+def gate_threshold(policy_versions: Iterable[PolicyVersion]) -> str | None:
+    """The lowest severity at which unresolved findings block these policies' gate (their
+    `no_open_findings` checks), or None when none of them has such a check."""
+    levels = [
+        check["params"]["min_severity"]
+        for version in policy_versions
+        for check in version.checks
+        if check["type"] == "no_open_findings"
+    ]
+    return min(levels, key=SEVERITY_ORDER.index) if levels else None
 
 
 def raising_role(user: Any) -> str | None:

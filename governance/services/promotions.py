@@ -19,6 +19,7 @@ promotions of one model serialise instead of failing.
 """
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from django.contrib.auth.models import Group
@@ -276,17 +277,23 @@ def _eligible_roles(user: Any, request: PromotionRequest) -> list[str]:
     return [role for role in request.required_approvals if role in held]
 
 
+def missing_of(required: dict[str, int], given: Mapping[str, int]) -> dict[str, int]:
+    """Approvals still missing by role: `required` less the approvals `given` by role. Pages
+    and serializers that have the reviews loaded ask this rather than `_missing`."""
+    return {
+        role: count - given.get(role, 0)
+        for role, count in required.items()
+        if given.get(role, 0) < count
+    }
+
+
 def _missing(request: PromotionRequest) -> dict[str, int]:
     given = Counter(
         Review.objects.filter(request=request, decision=ReviewDecision.APPROVE).values_list(
             "role", flat=True
         )
     )
-    return {
-        role: count - given[role]
-        for role, count in request.required_approvals.items()
-        if given[role] < count
-    }
+    return missing_of(request.required_approvals, given)
 
 
 def _role_for(

@@ -1,12 +1,15 @@
 """The inbox (/review/): who sees which requests in which section, what blocks each one, the
 filters, pagination and a query count that does not grow with the number of rows."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.http import QueryDict
 from django.urls import reverse
 
-from governance.models import CheckResult, PolicyEvaluation, PromotionRequest, Review
+from governance.models import CheckResult, Finding, PolicyEvaluation, PromotionRequest, Review
+from governance.pages import inbox
 from governance.services import findings, promotions
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
 from tests.governance import gate_setup as g
@@ -82,7 +85,9 @@ def test_the_validator_sees_the_request_to_review_with_what_blocks_it(
         ("validator", 1),
         ("risk officer", 1),
     ]
-    assert row.age.total_seconds() >= 0 and row.age_text
+    three_hours_later = open_request.created_at + timedelta(hours=3, minutes=5)
+    later = inbox.build(validator, QueryDict(), now=three_hours_later)
+    assert later.section("reviewable").rows[0].age_text == "3\xa0hours, 5\xa0minutes"
     html = section_html(response.content.decode(), "reviewable")
     label = f"{open_request.model.name}:{open_request.model_version.version}"
     link = f'<a href="/review/requests/{open_request.pk}/">{label}</a>'
@@ -106,32 +111,39 @@ def test_failing_checks_come_from_the_latest_evaluation(
     assert list(row.failing_checks) == failing
 
 
-def test_an_unresolved_high_finding_shows_as_a_blocker_until_it_is_closed(
-    client: Any, open_request: PromotionRequest, validator: Any, data_scientist: Any
+def test_unresolved_findings_show_as_blockers_at_the_severity_the_pinned_policies_block_at(
+    client: Any, risk_officer: Any, validator: Any, data_scientist: Any, team: Any
 ) -> None:
-    found = findings.raise_finding(
-        by=validator,
-        version=open_request.model_version,
-        title="Race disparity",
-        severity="high",
-        description="Above the limit.",
-        owner=data_scientist,
-    )
-    findings.raise_finding(
-        by=validator,
-        version=open_request.model_version,
-        title="Typo in the card",
-        severity="low",
-        description="Minor.",
-        owner=data_scientist,
-    )
-    client.force_login(data_scientist)
-    (row,) = client.get(INBOX).context["page"].section("mine").rows
-    assert row.open_high_findings == 1 and row.is_blocked
+    def request_under(name: str, tier: str, checks: list[dict[str, Any]]) -> PromotionRequest:
+        g.simple_policy(risk_officer, name=name, tiers=(tier,), checks=checks)
+        version = g.governed_version(registrant=data_scientist, team=team, risk_tier=tier)
+        g.full_evidence(version)
+        for severity in ("high", "medium", "low"):
+            findings.raise_finding(
+                by=validator,
+                version=version,
+                title=f"A {severity} finding",
+                severity=severity,
+                description="Found while validating.",
+                owner=data_scientist,
+            )
+        return promotions.open_request(
+            by=data_scientist, version=version, target_stage="production", justification=JUSTIFY
+        )
 
-    findings.close(by=validator, finding=found, note="Accepted after review.")
-    (row,) = client.get(INBOX).context["page"].section("mine").rows
-    assert row.open_high_findings == 0
+    medium = [{"id": "findings", "type": "no_open_findings", "min_severity": "medium"}]
+    guarded = request_under("with-findings-check", "high", medium)
+    unguarded = request_under("without-findings-check", "limited", [])
+
+    client.force_login(data_scientist)
+    rows = {r.pk: r for r in client.get(INBOX).context["page"].section("mine").rows}
+    assert rows[guarded.pk].blocking_findings == 2  # high and medium; low does not block
+    assert rows[unguarded.pk].blocking_findings == 0  # its policies ignore findings
+
+    for finding in Finding.objects.filter(model_version=guarded.model_version):
+        findings.close(by=validator, finding=finding, note="Accepted after review.")
+    rows = {r.pk: r for r in client.get(INBOX).context["page"].section("mine").rows}
+    assert rows[guarded.pk].blocking_findings == 0
 
 
 def test_an_approval_given_leaves_only_the_other_role_missing_and_moves_the_request(

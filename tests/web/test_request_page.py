@@ -7,6 +7,7 @@ jobs write); requests, reviews and findings go through the services, so every ro
 events."""
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from core import roles
 from governance.jobs import state
 from governance.models import Assessment, AssessmentChart, PromotionRequest
 from governance.pages import comparison, request_page
-from governance.services import promotions, stages
+from governance.services import assessments, promotions, stages
 from registry import storage
 from registry.models import ModelVersion, Stage
 from tests.factories import DatasetVersionFactory, UserFactory
@@ -255,7 +256,7 @@ def test_numbers_on_different_datasets_are_shown_but_not_compared(
     in_production(production, risk_officer)
     candidate = g.governed_version(registrant=data_scientist, team=team, model=production.model)
     g.evidence(candidate, "performance")
-    declared = request_page.evaluation_datasets(candidate)
+    declared = [assessments.declared_evaluation_dataset(candidate)]
 
     compared = comparison.build(candidate, production, evaluation_datasets=declared)
 
@@ -400,14 +401,23 @@ def test_the_page_issues_the_same_queries_whatever_the_amount_of_history(
     with django_assert_max_num_queries(small):
         response = client.get(scene.url)
     assert response.status_code == 200
-    assert response.content.decode().count('data-testid="timeline-item"') > 20
+    actions = Counter(
+        re.findall(r'data-testid="timeline-item" data-action="([^"]+)"', response.content.decode())
+    )
+    # Every event of the request, its reviews, its evaluations and its findings, nothing else.
+    assert actions == {
+        "promotion.requested": 1,
+        "promotion.reviewed": 9,
+        "policy.evaluated": 5,  # the first look when the request was opened, and 4 dry-runs
+        "finding.raised": 6,
+    }
 
 
 # --- progress and charts -----------------------------------------------------------------------
 
 
 def queued(version: ModelVersion, by: Any, kind: str = "performance") -> Assessment:
-    dataset_version = request_page.evaluation_datasets(version)[0]
+    dataset_version = assessments.declared_evaluation_dataset(version)
     return Assessment.objects.create(
         kind=kind,
         model_version=version,

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
-from governance.api import finding_views, policy_views, promotion_views
+from governance.api import finding_views, inventory_views, policy_views, promotion_views
 from governance.api import views as governance_views
 from registry.api import views as registry_views
 from web import urls as web_urls
@@ -106,6 +106,7 @@ api_v1 = [
         dataset_versions.as_view({"get": "lineage"}),
         name="dataset-version-lineage",
     ),
+    path("inventory.csv", inventory_views.InventoryCSVView.as_view(), name="inventory-csv"),
     *router.urls,
 ]
 

@@ -26,6 +26,7 @@ PUBLIC_PATHS = [
     "/api/v1/findings/{id}/",
     "/api/v1/findings/{id}/answer/",
     "/api/v1/findings/{id}/close/",
+    "/api/v1/inventory.csv",
 ]
 
 

@@ -184,6 +184,19 @@ def full_evidence(version: ModelVersion, **overrides: dict[str, Any]) -> list[As
     return [evidence(version, kind, overrides.get(kind)) for kind in RESULTS]
 
 
+def approved(version: ModelVersion, *, requester: Any, reviewers: list[Any]) -> Any:
+    """A production request for `version`, approved by each reviewer in turn (the last approval
+    runs the gate); the request as it ends."""
+    from governance.services import promotions
+
+    request = promotions.open_request(
+        by=requester, version=version, target_stage="production", justification="validated"
+    )
+    for reviewer in reviewers:
+        request = promotions.review(by=reviewer, request=request, decision="approve", comment="ok")
+    return request
+
+
 def install_default_pack(by: Any) -> None:
     policies.install_pack(by=by)
 

@@ -63,7 +63,8 @@ def canonical_bytes(fields: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
-def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """The fields an event's hash covers, in the form canonical_bytes hashes."""
     return {
         "prev_hash": event.prev_hash,
         "created_at": event.created_at,
@@ -79,7 +80,7 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
 
 
 def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_bytes(_hashed_fields(event))).hexdigest()
+    return hashlib.sha256(canonical_bytes(hashed_fields(event))).hexdigest()
 
 
 def record(

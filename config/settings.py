@@ -186,6 +186,17 @@ MODELGATE_SANDBOX_WALL_SECONDS = env_int("MODELGATE_SANDBOX_WALL_SECONDS", 3600)
 # view of other processes, the deployment's data hidden). Turn off only on a trusted machine.
 MODELGATE_SANDBOX_REQUIRE_ISOLATION = env_bool("MODELGATE_SANDBOX_REQUIRE_ISOLATION", True)
 
+# --- Audit dossier signing --------------------------------------------------------------------
+# PEM paths of the deployment's dossier signing key and certificate: both or neither (without
+# them dossiers go out unsigned). Read and checked by governance.dossier.signing when a dossier is
+# signed. CHAIN: intermediate (and root) certificates embedded in each signature; TRUST_ROOTS: the
+# roots a validation trusts, and nothing else (no system store). Both comma-separated paths.
+MODELGATE_DOSSIER_SIGNING_KEY = env_str("MODELGATE_DOSSIER_SIGNING_KEY")
+MODELGATE_DOSSIER_SIGNING_KEY_PASSWORD = env_str("MODELGATE_DOSSIER_SIGNING_KEY_PASSWORD")
+MODELGATE_DOSSIER_SIGNING_CERT = env_str("MODELGATE_DOSSIER_SIGNING_CERT")
+MODELGATE_DOSSIER_SIGNING_CHAIN = env_list("MODELGATE_DOSSIER_SIGNING_CHAIN", [])
+MODELGATE_DOSSIER_TRUST_ROOTS = env_list("MODELGATE_DOSSIER_TRUST_ROOTS", [])
+
 # --- Notifications -----------------------------------------------------------------------------
 # Reviewer e-mails go through Django's default mailer (MAILERS, Django 6.1; the old EMAIL_*
 # settings are deprecated and may not be mixed with it): the console (the process's output) in

@@ -10,17 +10,19 @@
 - `validate(pdf, trust_roots)` answers with a `SignatureReport`, never an exception for a bad
   file. `trust_roots_from_settings()` gives the roots the deployment trusts.
 
-pyHanko's sync entry points (`sign_pdf`, `validate_pdf_signature`) call `asyncio.run`, so
-`sign` and `validate` are for sync code (views, commands, workers) and refuse to run inside an
-event loop.
+pyHanko's sync entry points (`sign_pdf`, `validate_pdf_signature`) call `asyncio.run`; where
+the calling thread already runs an event loop, `sign` and `validate` do the work in a worker
+thread.
 """
 
 import asyncio
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -229,8 +231,11 @@ _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 
 
 def sign(pdf: bytes, signer: Signer) -> bytes:
-    """`pdf` plus a PAdES B-B signature over all of it, as an incremental update. Sync code only."""
-    _refuse_inside_event_loop("sign")
+    """`pdf` plus a PAdES B-B signature over all of it, as an incremental update."""
+    return _outside_event_loop(_sign, pdf, signer)
+
+
+def _sign(pdf: bytes, signer: Signer) -> bytes:
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         subfilter=SigSeedSubFilter.PADES,
@@ -255,9 +260,11 @@ def validate(pdf: bytes, trust_roots: Iterable[Certificate]) -> SignatureReport:
 
     B-B carries no trusted time, so the signer's certificate is checked as of now: once it has
     expired, dossiers it signed no longer validate as trusted (B-T would fix that).
-    Sync code only (pyHanko runs `asyncio.run`).
     """
-    _refuse_inside_event_loop("validate")
+    return _outside_event_loop(_validate, pdf, trust_roots)
+
+
+def _validate(pdf: bytes, trust_roots: Iterable[Certificate]) -> SignatureReport:
     roots = list(trust_roots)
     # The bytes come from outside: whatever pyHanko trips over, here and in the validation
     # below, is a finding about the file, reported rather than raised.
@@ -352,12 +359,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _refuse_inside_event_loop(what: str) -> None:
+def _outside_event_loop[T](function: Callable[..., T], *args: Any) -> T:
+    """Run `function` here, or in a worker thread when this thread runs an event loop:
+    pyHanko's sync API calls `asyncio.run`, which refuses to start inside a running loop (an
+    ASGI view, or a test session driving a browser)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return
-    raise RuntimeError(
-        f"signing.{what}() runs pyHanko's sync API, which calls asyncio.run: call it from sync "
-        "code (e.g. through asgiref's sync_to_async), not inside an event loop"
-    )
+        return function(*args)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelgate-signing") as worker:
+        return worker.submit(function, *args).result()

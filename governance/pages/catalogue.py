@@ -38,6 +38,9 @@ from governance.pages import access
 from registry.models import ModelVersion, RegisteredModel, RiskTier, Stage
 
 PAGE_SIZE = 25
+# Missing approvals are counted from the reviews themselves (always current), so the policy's
+# approvals check, which an evaluation records as failing until reviewers decide, neither
+# makes a request "blocked" nor is listed among its failing checks (the inbox reads this too).
 APPROVAL_CHECK_TYPES = ("approvals",)
 
 

@@ -116,7 +116,7 @@ def panel(
     user: Any,
     version: ModelVersion,
     *,
-    promotion_request: PromotionRequest | int | None = None,
+    promotion_request: PromotionRequest | None = None,
     next_url: str,
 ) -> FindingsPanel:
     findings = list(
@@ -135,11 +135,6 @@ def panel(
     for finding in findings:
         if finding.is_unresolved:
             counts[finding.severity] += 1
-    request_id = (
-        promotion_request.pk
-        if isinstance(promotion_request, PromotionRequest)
-        else promotion_request
-    )
     return FindingsPanel(
         version=version,
         rows=tuple(row(user, f, requester=requester) for f in findings),
@@ -149,7 +144,7 @@ def panel(
             SeverityChoice(value, str(label)) for value, label in FindingSeverity.choices
         ),
         next_url=next_url,
-        promotion_request=request_id,
+        promotion_request=promotion_request.pk if promotion_request else None,
         unresolved_by_severity=tuple(
             SeverityCount(level.value, counts[level.value]) for level in reversed(SEVERITY_ORDER)
         ),
@@ -174,8 +169,8 @@ class FindingPage:
         return self.row.finding.model_version
 
 
-def finding_page(user: Any, pk: int, *, next_url: str) -> FindingPage:
-    """Raises NotFound for an unknown finding, Forbidden for one on a model `user` may not see."""
+def find_finding(pk: int) -> Finding:
+    """The finding with what its page and its forms read; NotFound when there is none."""
     finding = (
         Finding.objects.select_related(
             "model_version__model__owner_team", "promotion_request", *PEOPLE
@@ -185,6 +180,12 @@ def finding_page(user: Any, pk: int, *, next_url: str) -> FindingPage:
     )
     if finding is None:
         raise NotFound(f"no finding #{pk}", code="finding_not_found")
+    return finding
+
+
+def finding_page(user: Any, pk: int, *, next_url: str) -> FindingPage:
+    """Raises NotFound for an unknown finding, Forbidden for one on a model `user` may not see."""
+    finding = find_finding(pk)
     access.require_model(user, finding.model_version.model)
     events = AuditEvent.objects.for_object(finding).order_by("created_at", "id")
     return FindingPage(row=row(user, finding), events=tuple(events), next_url=next_url)

@@ -48,15 +48,16 @@ from governance.models import (
 )
 from governance.models.findings import at_least
 from governance.pages import access
-from governance.pages.catalogue import PageLinks, chosen_filters, page_links
+from governance.pages.catalogue import (
+    APPROVAL_CHECK_TYPES,
+    PageLinks,
+    chosen_filters,
+    page_links,
+)
 from governance.services import findings, promotions
 from registry.models import RegisteredModel, RiskTier
 
 PAGE_SIZE = 25
-# Missing approvals are computed from the reviews themselves (always current), so the policy's
-# approvals check, which an evaluation records as failing until reviewers decide, is not
-# repeated among the failing checks.
-APPROVAL_CHECK_TYPES = ("approvals",)
 
 
 class InboxFilters(forms.Form):

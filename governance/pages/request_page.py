@@ -225,7 +225,9 @@ def build(user: Any, pk: int) -> RequestPage:
         model_card=_model_card(request.model, version),
         tags=tuple(request.model.tags or ()),
         timeline=_timeline(request, reviews),
-        findings=_findings_panel(user, version, request, url),
+        findings=findings.panel(
+            user, version, promotion_request=request, next_url=url + "#findings"
+        ),
         decision_refusal=reject_refusal,
         approve_refusal=approve_refusal if reject_refusal is None else None,
         may_approve=approve_refusal is None,
@@ -456,12 +458,3 @@ def _summary(event: AuditEvent) -> str:
     if "reason" in data:
         return str(data["reason"])
     return event.target_repr
-
-
-# --- findings ---------------------------------------------------------------------------------
-
-
-def _findings_panel(
-    user: Any, version: ModelVersion, request: PromotionRequest, url: str
-) -> findings.FindingsPanel:
-    return findings.panel(user, version, promotion_request=request, next_url=url + "#findings")

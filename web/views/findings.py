@@ -10,12 +10,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import InvalidInput, ModelGateError, NotFound
-from governance.models import Finding, PromotionRequest
-from governance.pages import access
-from governance.pages.findings import finding_page
+from core.errors import InvalidInput, ModelGateError
+from governance.models import PromotionRequest
+from governance.pages import access, version_page
+from governance.pages.findings import find_finding, finding_page
 from governance.services import findings as service
-from registry.models import ModelVersion
 from web.views.base import done, page, refused
 
 
@@ -27,24 +26,6 @@ def _next(request: HttpRequest, fallback: str) -> str:
     ):
         return wanted
     return fallback
-
-
-def _version(name: str, number: int) -> ModelVersion:
-    version = (
-        ModelVersion.objects.select_related("model__owner_team")
-        .filter(model__name=name, version=number)
-        .first()
-    )
-    if version is None:
-        raise NotFound(f"no version {name}:{number}", code="version_not_found")
-    return version
-
-
-def _finding(pk: int) -> Finding:
-    found = Finding.objects.select_related("model_version__model__owner_team").filter(pk=pk).first()
-    if found is None:
-        raise NotFound(f"no finding #{pk}", code="finding_not_found")
-    return found
 
 
 def _id(value: str) -> int | None:
@@ -96,7 +77,7 @@ def _raise_inputs(form: QueryDict) -> dict[str, object]:
 @page
 @require_POST
 def raise_finding(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    the_version = _version(name, version)  # unknown: the 404 page
+    the_version = version_page.find_version(name, version)  # unknown: the 404 page
     access.require_model(request.user, the_version.model)  # not visible: the 403 page
     back = _next(request, reverse("web:version", args=(name, version)))
     try:
@@ -128,7 +109,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 @require_POST
 def answer(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = _finding(pk)
+    finding = find_finding(pk)
     access.require_model(request.user, finding.model_version.model)
     back = _next(request, reverse("web:finding", args=(pk,)))
     try:
@@ -143,7 +124,7 @@ def answer(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 @require_POST
 def close(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = _finding(pk)
+    finding = find_finding(pk)
     access.require_model(request.user, finding.model_version.model)
     back = _next(request, reverse("web:finding", args=(pk,)))
     try:
